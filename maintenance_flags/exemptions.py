@@ -1,0 +1,163 @@
+"""Who is let through while a site is in maintenance: paths, client IPs, staff.
+
+Everything here is pure and database-free except :func:`is_staff_user`, which
+only looks at a user object the caller has already loaded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+import re2
+
+logger = logging.getLogger("maintenance_flags")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Matcher(Protocol):
+    def match(self, text: str) -> object | None: ...
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be used to match paths."""
+
+
+def normalise_pattern(pattern: str) -> str:
+    """Treat a leading ``^/`` or ``/`` as ``^``: patterns match paths without their slash."""
+    if pattern.startswith("^/"):
+        return "^" + pattern[2:]
+    if pattern.startswith("/"):
+        return "^" + pattern[1:]
+    return pattern
+
+
+@lru_cache(maxsize=1024)
+def compile_pattern(pattern: str) -> Matcher:
+    """Compile an ignored-URL pattern with RE2, a linear-time engine.
+
+    RE2 guarantees that matching time grows linearly with the path, whatever the
+    pattern, so an admin-supplied pattern such as ``^(a+)+$`` cannot hang a
+    worker. Patterns RE2 cannot run (backreferences, lookarounds) are rejected.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        compiled: Matcher = re2.compile(normalise_pattern(pattern), options)
+    except re2.error as exc:
+        raise PatternError(_describe(exc)) from exc
+    return compiled
+
+
+def _describe(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args else exc
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    return str(detail)
+
+
+def path_for_matching(path_info: str) -> str:
+    """The request path without its leading slash, as patterns expect it."""
+    return path_info[1:] if path_info.startswith("/") else path_info
+
+
+def matches_any(path_info: str, matchers: Iterable[Matcher]) -> bool:
+    path = path_for_matching(path_info)
+    return any(matcher.match(path) is not None for matcher in matchers)
+
+
+def settings_matchers(patterns: Sequence[str]) -> tuple[Matcher, ...]:
+    """Compile patterns from settings; bad ones are reported by system check E004."""
+    return _settings_matchers(tuple(patterns))
+
+
+@lru_cache(maxsize=64)
+def _settings_matchers(patterns: tuple[str, ...]) -> tuple[Matcher, ...]:
+    matchers = []
+    for pattern in patterns:
+        try:
+            matchers.append(compile_pattern(pattern))
+        except PatternError:
+            logger.warning("Skipping ignored URL pattern %r from settings: it does not compile", pattern)
+    return tuple(matchers)
+
+
+# --- client IP -------------------------------------------------------------------------------
+
+
+def parse_ip(value: str) -> IPAddress | None:
+    """A bare IP address (IPv4-mapped IPv6 counts as IPv4), or None if ``value`` is not one."""
+    value = value.strip()
+    if not value or value != value.strip("[]"):
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_network(value: str) -> IPNetwork:
+    """An address or CIDR network; host bits set are accepted as their network."""
+    network = ipaddress.ip_network(value.strip(), strict=False)
+    if isinstance(network, ipaddress.IPv6Network):
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None and network.prefixlen >= 96:
+            return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}", strict=False)
+    return network
+
+
+def networks(values: Iterable[Any]) -> tuple[IPNetwork, ...]:
+    """Parse a settings list of addresses/CIDRs, skipping invalid entries (check E004)."""
+    return _networks(tuple(str(value) for value in values))
+
+
+@lru_cache(maxsize=64)
+def _networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(parse_network(value))
+        except ValueError:
+            continue
+    return tuple(parsed)
+
+
+def in_networks(address: IPAddress, nets: Iterable[IPNetwork]) -> bool:
+    return any(address.version == net.version and address in net for net in nets)
+
+
+def client_ip(meta: dict[str, Any], trusted_proxies: Sequence[IPNetwork]) -> IPAddress | None:
+    """The client address: REMOTE_ADDR, or further left in X-Forwarded-For through trusted hops.
+
+    Walk ``X-Forwarded-For`` right to left, starting from ``REMOTE_ADDR``; while the
+    address reached is a trusted proxy, step to the next entry. The first untrusted
+    address is the client. A malformed entry ends the walk at the last address reached.
+    """
+    address = parse_ip(str(meta.get("REMOTE_ADDR") or ""))
+    if address is None or not trusted_proxies:
+        return address
+    forwarded = str(meta.get("HTTP_X_FORWARDED_FOR") or "")
+    hops = forwarded.split(",") if forwarded else []
+    for raw in reversed(hops):
+        if not in_networks(address, trusted_proxies):
+            break
+        hop = parse_ip(raw)
+        if hop is None:
+            break
+        address = hop
+    return address
+
+
+def is_staff_user(user: Any) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and (getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
+    )

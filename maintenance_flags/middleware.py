@@ -1,0 +1,91 @@
+"""``MaintenanceModeMiddleware``: sync and async, thin over decisions and responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+
+from maintenance_flags.decisions import Verdict, evaluate
+from maintenance_flags.responses import maintenance_response
+from maintenance_flags.state import store
+
+logger = logging.getLogger("maintenance_flags")
+
+REQUEST_ATTR = "maintenance_flags"
+
+
+def _user_failed(exc: Exception) -> None:
+    logger.warning("Could not load the user; treating the request as anonymous", exc_info=exc)
+
+
+def load_user(request: HttpRequest) -> Any:
+    user = getattr(request, "user", None)
+    try:
+        bool(user is not None and user.is_authenticated)  # forces the lazy user to load
+    except Exception as exc:
+        _user_failed(exc)
+        return None
+    return user
+
+
+async def aload_user(request: HttpRequest) -> Any:
+    auser = getattr(request, "auser", None)
+    if auser is None:
+        return None
+    try:
+        return await auser()
+    except Exception as exc:
+        _user_failed(exc)
+        return None
+
+
+class MaintenanceModeMiddleware:
+    """Serve the maintenance response to visitors of a site in maintenance.
+
+    Place it after ``AuthenticationMiddleware``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase] | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        verdict = evaluate(request, store.get())
+        if verdict.needs_user:
+            verdict = verdict.with_user(load_user(request))
+        setattr(request, REQUEST_ATTR, verdict)
+        if verdict.blocked:
+            return maintenance_response(request, verdict.state)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        snapshot = store.fresh() or await sync_to_async(store.get)()
+        verdict = evaluate(request, snapshot)
+        if verdict.needs_user:
+            verdict = verdict.with_user(await aload_user(request))
+        setattr(request, REQUEST_ATTR, verdict)
+        if verdict.blocked:
+            return await sync_to_async(maintenance_response)(request, verdict.state)
+        response = self.get_response(request)
+        assert not isinstance(response, HttpResponseBase)
+        return await response
+
+
+def request_verdict(request: HttpRequest) -> Verdict | None:
+    """The verdict the middleware stored on this request, if it ran."""
+    verdict = getattr(request, REQUEST_ATTR, None)
+    return verdict if isinstance(verdict, Verdict) else None

@@ -1,0 +1,54 @@
+"""Signal receivers: keep one switch per Site, and forget the memo after local writes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.apps import AppConfig
+from django.contrib.sites.models import Site
+from django.db import DatabaseError, router, transaction
+from django.db.models.signals import post_delete, post_migrate, post_save
+
+from maintenance_flags.models import IgnoredURL
+from maintenance_flags.state import ensure_switches, site_switch_name, store, switch_model
+
+logger = logging.getLogger("maintenance_flags")
+
+
+def forget_state(**kwargs: Any) -> None:
+    """Local writes are seen at once here; other processes see them within the TTL."""
+    store.invalidate()
+    transaction.on_commit(store.invalidate, using=kwargs.get("using"))
+
+
+def create_switches_after_migrate(using: str = "default", **kwargs: Any) -> None:
+    model = switch_model()
+    if not router.allow_migrate_model(using, model):
+        return
+    try:
+        site_ids = list(Site.objects.using(using).values_list("pk", flat=True))
+        ensure_switches(site_ids, using=using)
+    except DatabaseError:  # e.g. migrating backwards: the tables are gone
+        logger.warning("Could not create the maintenance switches after migrate", exc_info=True)
+
+
+def create_site_switch(instance: Site, created: bool, raw: bool = False, using: str = "default", **kwargs: Any) -> None:
+    if created and not raw:
+        ensure_switches([instance.pk], using=using)
+
+
+def delete_site_switch(instance: Site, using: str = "default", **kwargs: Any) -> None:
+    for switch in switch_model().objects.using(using).filter(name=site_switch_name(instance.pk)):
+        switch.delete()  # one object at a time, so waffle flushes its cache
+
+
+def connect(config: AppConfig) -> None:
+    post_migrate.connect(create_switches_after_migrate, sender=config, dispatch_uid="maintenance_flags.migrate")
+    post_save.connect(create_site_switch, sender=Site, dispatch_uid="maintenance_flags.site_created")
+    post_delete.connect(delete_site_switch, sender=Site, dispatch_uid="maintenance_flags.site_deleted")
+    for model in (switch_model(), Site, IgnoredURL):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                forget_state, sender=model, dispatch_uid=f"maintenance_flags.forget.{model.__name__}.{signal}"
+            )
