@@ -24,6 +24,12 @@ class Command(BaseCommand):
         "(--all), or show the status of every site."
     )
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Options may come before or after the site ids: `on --all`, `on 2 --for 30m`.
+        parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
+        return parser
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["on", "off", "status"])
         parser.add_argument("site_ids", nargs="*", metavar="SITE_ID", help="Site ids (default: SITE_ID).")

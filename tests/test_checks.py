@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.checks import Error, Warning
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+from django.test.utils import modify_settings
+
+from maintenance_flags import checks
+
+MW = "maintenance_flags.middleware.MaintenanceModeMiddleware"
+AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+
+def ids(messages: list) -> list[str]:  # type: ignore[type-arg]
+    return [m.id for m in messages]
+
+
+def run_check() -> str:
+    """`manage.py check`; other apps' complaints about test settings don't fail it."""
+    out = StringIO()
+    call_command("check", fail_level="CRITICAL", stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_default_settings_are_clean() -> None:
+    assert "no issues" in run_check()
+
+
+@override_settings(MIDDLEWARE=[MW, "django.contrib.sessions.middleware.SessionMiddleware", AUTH])
+def test_e001_middleware_before_auth() -> None:
+    assert ids(checks.check_middleware()) == ["maintenance_flags.E001"]
+    assert "maintenance_flags.E001" in run_check()
+    with pytest.raises(SystemCheckError, match="E001"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+@override_settings(MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware", AUTH])
+def test_w001_middleware_missing() -> None:
+    assert ids(checks.check_middleware()) == ["maintenance_flags.W001"]
+    assert "maintenance_flags.W001" in run_check()
+
+
+@override_settings(MIDDLEWARE=[MW])
+def test_no_auth_middleware_is_not_e001() -> None:
+    assert checks.check_middleware() == []
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["django.contrib.sites"]})
+def test_e002_sites_missing() -> None:
+    assert ids(checks.check_installed_apps()) == ["maintenance_flags.E002"]
+
+
+@modify_settings(INSTALLED_APPS={"remove": ["waffle"]})
+def test_e003_waffle_missing() -> None:
+    assert ids(checks.check_installed_apps()) == ["maintenance_flags.E003"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"MAINTENANCE_FAIL_MODE": "sometimes"},
+        {"MAINTENANCE_ALLOWED_IPS": ["10.0.0.300"]},
+        {"MAINTENANCE_ALLOWED_IPS": "10.0.0.1"},
+        {"MAINTENANCE_ALLOWED_IPS": 5},
+        {"MAINTENANCE_TRUSTED_PROXIES": ["not-an-ip"]},
+        {"INTERNAL_IPS": ["127.0.0.1:80"]},
+        {"MAINTENANCE_STATE_TTL": -1},
+        {"MAINTENANCE_STATE_TTL": "2"},
+        {"MAINTENANCE_STATE_TTL": True},
+        {"MAINTENANCE_RETRY_AFTER": 1.5},
+        {"MAINTENANCE_BLOCK_STAFF": "yes"},
+        {"MAINTENANCE_ADMIN_IGNORED_URLS": "^admin"},
+        {"MAINTENANCE_ADMIN_IGNORED_URLS": ["(unclosed"]},
+        {"MAINTENANCE_503_TEMPLATE": 503},
+    ],
+)
+def test_e004_bad_settings(overrides: dict[str, object]) -> None:
+    with override_settings(**overrides):
+        assert ids(checks.check_settings()) == ["maintenance_flags.E004"]
+        with pytest.raises(SystemCheckError, match="E004"):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+@override_settings(
+    MAINTENANCE_ALLOWED_IPS=["10.0.0.1/8", "2001:db8::/32", "::1"],
+    MAINTENANCE_TRUSTED_PROXIES=["192.168.0.0/16"],
+    MAINTENANCE_STATE_TTL=0,
+    MAINTENANCE_RETRY_AFTER=60,
+    MAINTENANCE_FAIL_MODE="open",
+    MAINTENANCE_BLOCK_STAFF=True,
+)
+def test_good_settings_pass() -> None:
+    assert checks.check_settings() == []
+
+
+def test_e004_lists_every_bad_entry() -> None:
+    with override_settings(MAINTENANCE_ALLOWED_IPS=["bad1", "10.0.0.1", "bad2"]):
+        (error,) = checks.check_settings()
+    assert isinstance(error, Error)
+    assert "'bad1'" in error.msg
+    assert "'bad2'" in error.msg
+
+
+@override_settings(
+    TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True, "OPTIONS": {}}]
+)
+def test_w002_request_context_processor_missing() -> None:
+    (warning,) = checks.check_request_context_processor()
+    assert isinstance(warning, Warning)
+    assert warning.id == "maintenance_flags.W002"
+    assert "maintenance_flags.W002" in run_check()
+
+
+@override_settings(
+    TEMPLATES=[
+        {"BACKEND": "django.template.backends.jinja2.Jinja2", "OPTIONS": {}},
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        },
+    ]
+)
+def test_w002_other_engines_are_ignored() -> None:
+    assert checks.check_request_context_processor() == []
