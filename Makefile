@@ -9,8 +9,8 @@ MANAGE := $(BIN)/python testproject/manage.py
 PYTEST_ARGS ?=
 APT_PACKAGES := chromium chromium-driver libmariadb-dev pkg-config wrk
 
-.PHONY: demo test lint types test-sqlite test-postgres test-mariadb test-servers test-browser coverage \
-        sysdeps venv services bench stress matrix clean
+.PHONY: demo test lint types test-sqlite test-postgres test-mariadb coverage \
+        sysdeps venv services lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,3 +73,8 @@ lock: $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .coverage* htmlcov dist build .nox .mypy_cache .ruff_cache .pytest_cache demo.sqlite3 artifacts
+
+# Targets contributed by the bench, stress and matrix harnesses (bench/, stress/, matrix/).
+-include bench/Makefile.inc
+-include stress/Makefile.inc
+-include matrix/Makefile.inc
