@@ -103,3 +103,6 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
                 changed.append(f"{labels[name]} {_('on') if on else _('off')}")
         store.invalidate()
         return changed
+
+
+from maintenance_flags import waffle_admin  # noqa: E402,F401
