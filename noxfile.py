@@ -1,0 +1,163 @@
+"""The version matrix: Python 3.11–3.13 × Django 5.2 LTS, 6.0, 6.1 × SQLite, PostgreSQL, MariaDB.
+
+    nox -s tests                 # every possible cell (21: Django 6.x needs Python >= 3.12)
+    nox -t ci                    # the CI selection (what `make matrix` runs; see docs/deployment.md)
+    nox -s "tests-3.12(django='6.0', db='postgres')"   # one cell
+    nox -l                       # list the cells
+
+Each cell gets its own uv-made virtualenv with the project, its `test` dependency group
+pinned by requirements.lock, and the cell's Django (the lock's Django pin is dropped).
+The suite runs with `-m "not browser"` on two xdist workers; the database comes from
+``MF_DB`` like everywhere else in the project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+
+PYTHONS = ("3.11", "3.12", "3.13")
+DJANGOS = {"5.2": "Django>=5.2,<5.3", "6.0": "Django>=6.0,<6.1", "6.1": "Django>=6.1,<6.2"}
+DATABASES = ("sqlite", "postgres", "mariadb")
+# Django 6.0 and later need Python 3.12 or later: those are the only pairs left out.
+MIN_PYTHON = {"5.2": (3, 10), "6.0": (3, 12), "6.1": (3, 12)}
+# Cells CI runs (`nox -t ci`): every Python × Django pair on SQLite, plus PostgreSQL and
+# MariaDB once per Django version, on the newest Python (where deprecations show first).
+CI_SERVER_PYTHON = "3.13"
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests"]
+
+
+# --- interpreters ---------------------------------------------------------------------------
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.parent.parent.name))
+
+
+def _works(executable: str, version: str) -> bool:
+    try:
+        out = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+def _pyenv_roots() -> list[Path]:
+    roots = []
+    if os.environ.get("PYENV_ROOT"):
+        roots.append(Path(os.environ["PYENV_ROOT"]))
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        out = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            roots.append(Path(out.stdout.strip()))
+    roots.append(Path.home() / ".pyenv")
+    return list(dict.fromkeys(roots))
+
+
+def find_interpreter(version: str) -> str | None:
+    """An interpreter for ``version`` (e.g. "3.12"): $MF_PYTHON_3_12, PATH, then pyenv's versions."""
+    candidates = [os.environ.get(f"MF_PYTHON_{version.replace('.', '_')}", "")]
+    if sys.version_info[:2] == tuple(int(p) for p in version.split(".")):
+        candidates.append(getattr(sys, "_base_executable", sys.executable))
+    candidates.append(shutil.which(f"python{version}") or "")
+    for root in _pyenv_roots():
+        found = sorted((root / "versions").glob(f"{version}.*/bin/python{version}"), key=_version_key, reverse=True)
+        candidates.extend(str(path) for path in found)
+    candidates.append(f"/usr/bin/python{version}")
+    for candidate in candidates:
+        if candidate and _works(candidate, version):
+            return candidate
+    return None
+
+
+def _expose_interpreters() -> None:
+    """Put ``python3.X`` links to the interpreters found first on PATH, where nox looks.
+
+    pyenv's shims exist for versions that are installed but not selected (they fail when
+    run), so nox could not use them: the links point at the real executables instead.
+    """
+    links = ROOT / ".nox" / "_interpreters"
+    links.mkdir(parents=True, exist_ok=True)
+    for version in PYTHONS:
+        target = find_interpreter(version)
+        link = links / f"python{version}"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        if target:
+            link.symlink_to(target)
+    os.environ["PATH"] = f"{links}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+_expose_interpreters()
+
+
+# --- the matrix ---------------------------------------------------------------------------
+
+
+def _cells() -> list[Any]:
+    cells = []
+    for python in PYTHONS:
+        for django in DJANGOS:
+            if tuple(int(p) for p in python.split(".")) < MIN_PYTHON[django]:
+                continue
+            for db in DATABASES:
+                ci = db == "sqlite" or python == CI_SERVER_PYTHON
+                tags = ["ci"] if ci else []
+                tags += [f"py{python}", f"django{django}", db]
+                cells.append(nox.param(python, django, db, tags=tags))
+    return cells
+
+
+def _constraints(session: nox.Session) -> Path:
+    """requirements.lock without its Django pin: the cell chooses Django."""
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    kept = [line for line in lines if not re.match(r"^django==", line, re.IGNORECASE)]
+    path = Path(session.create_tmp()) / "constraints.txt"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+@nox.session
+@nox.parametrize(("python", "django", "db"), _cells())
+def tests(session: nox.Session, django: str, db: str) -> None:
+    """One cell: install the project for this Python and Django, run the suite on ``db``."""
+    constraints = _constraints(session)
+    session.install("-c", str(constraints), DJANGOS[django], "-e", ".", "--group", "test")
+    session.run(
+        "python",
+        "-c",
+        "import sys; from importlib.metadata import version as v; "
+        "print('cell: Python', sys.version.split()[0], '· Django', v('django'), '· waffle', v('django-waffle'))",
+    )
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "not browser",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"MF_DB": db, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
