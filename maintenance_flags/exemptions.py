@@ -62,8 +62,15 @@ def _describe(exc: Exception) -> str:
 
 
 def path_for_matching(path_info: str) -> str:
-    """The request path without its leading slash, as patterns expect it."""
-    return path_info[1:] if path_info.startswith("/") else path_info
+    """The request path without its leading slash, as patterns expect it.
+
+    RE2 matches UTF-8: a lone surrogate (which no HTTP server decodes, but a caller
+    might pass) becomes U+FFFD instead of raising ``UnicodeEncodeError``.
+    """
+    path = path_info[1:] if path_info.startswith("/") else path_info
+    if not path.isascii():
+        path = path.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return path
 
 
 def matches_any(path_info: str, matchers: Iterable[Matcher]) -> bool:
