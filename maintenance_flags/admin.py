@@ -1,23 +1,39 @@
-"""Admin: the "Site maintenance" page (a checkbox per Site) and the ignored URLs."""
+"""Admin: "Site maintenance" (a row per Site and one for all sites), ignored URLs, windows,
+the audit trail and bypass tokens."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.sites.models import Site
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from maintenance_flags.models import IgnoredURL, SiteMaintenance
-from maintenance_flags.state import ALL_SITES_SWITCH, set_switch, site_switch_name, store, switch_model
+from maintenance_flags import bypass
+from maintenance_flags.audit import acting
+from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceEvent, MaintenanceWindow, SiteMaintenance
+from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name
+from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id, store
+from maintenance_flags.switches import set_switch
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     IgnoredURLAdminBase = admin.ModelAdmin[IgnoredURL]
     SiteMaintenanceAdminBase = admin.ModelAdmin[SiteMaintenance]
+    WindowAdminBase = admin.ModelAdmin[MaintenanceWindow]
+    EventAdminBase = admin.ModelAdmin[MaintenanceEvent]
+    TokenAdminBase = admin.ModelAdmin[BypassToken]
 else:
-    IgnoredURLAdminBase = SiteMaintenanceAdminBase = admin.ModelAdmin
+    IgnoredURLAdminBase = SiteMaintenanceAdminBase = WindowAdminBase = EventAdminBase = TokenAdminBase = (
+        admin.ModelAdmin
+    )
 
 SWITCH_PERMISSION = "waffle.change_switch"
 SWITCH_VIEW_PERMISSION = "waffle.view_switch"
@@ -28,6 +44,67 @@ class IgnoredURLAdmin(IgnoredURLAdminBase):
     list_display = ("pattern", "site", "description")
     list_filter = ("site",)
     search_fields = ("pattern", "description")
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(WindowAdminBase):
+    list_display = ("starts_at", "ends_at", "site", "message", "opened_at", "closed_at")
+    list_filter = ("site",)
+    date_hierarchy = "starts_at"
+    readonly_fields = ("opened_at", "closed_at")
+
+
+@admin.register(MaintenanceEvent)
+class MaintenanceEventAdmin(EventAdminBase):
+    """The audit trail: read-only."""
+
+    list_display = ("created_at", "site", "switch_name", "active", "readonly", "source", "user", "reason")
+    list_filter = ("source", "active", "readonly", "site")
+    search_fields = ("reason", "switch_name")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.action(description=gettext_lazy("Revoke selected bypass tokens"))
+def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[BypassToken]) -> None:
+    for row in queryset.filter(revoked=False):
+        row.revoked = True
+        row.save(update_fields=["revoked"])
+
+
+@admin.register(BypassToken)
+class BypassTokenAdmin(TokenAdminBase):
+    """Tokens are issued by `setmaintenance bypass` (the secret is shown once); here they are revoked."""
+
+    list_display = ("pk", "label", "created_at", "expires_at", "revoked")
+    list_filter = ("revoked",)
+    actions = [revoke_tokens]
+    readonly_fields = ("label", "created_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the "Site maintenance" page: a Site, or every site (``site`` None)."""
+
+    key: str
+    site: Site | None
+    on: bool
+    readonly: bool
+    message: str
+    state: SiteState
+    switch: str
+    readonly_switch: str
 
 
 @admin.register(SiteMaintenance)
@@ -53,54 +130,76 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
         return False
 
     def get_urls(self) -> list[Any]:
-        from django.urls import path
-
         name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
         return [path("", self.admin_site.admin_view(self.changelist_view), name=name)]
 
+    def rows(self) -> list[Row]:
+        snapshot = load_snapshot()
+        rows = []
+        for site in Site.objects.order_by("pk"):
+            rows.append(self._row(f"site-{site.pk}", site, site_switch_name(site.pk), snapshot, site.pk))
+        rows.append(self._row("all-sites", None, ALL_SITES_SWITCH, snapshot, None))
+        return rows
+
+    @staticmethod
+    def _row(key: str, site: Site | None, switch: str, snapshot: Any, site_id: int | None) -> Row:
+        ro_switch = readonly_switch_name(site_id)
+        details = snapshot.details
+        message = details.get(switch) or details.get(ro_switch)
+        state = state_for_site_id(snapshot, site_id, site)
+        return Row(
+            key=key,
+            site=site,
+            on=snapshot.switches.get(switch, False),
+            readonly=snapshot.switches.get(ro_switch, False),
+            message=message.message if message else "",
+            state=state,
+            switch=switch,
+            readonly_switch=ro_switch,
+        )
+
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
-        sites = list(Site.objects.order_by("pk"))
-        names = [ALL_SITES_SWITCH, *(site_switch_name(site.pk) for site in sites)]
-        active = dict(switch_model().objects.filter(name__in=names).values_list("name", "active"))
         can_change = self.has_change_permission(request)
+        rows = self.rows()
         if request.method == "POST":
             if not can_change:
-                from django.core.exceptions import PermissionDenied
-
                 raise PermissionDenied
-            changed = self._save(request, sites, active)
+            changed = self._save(request, rows)
             if changed:
                 messages.success(request, _("Maintenance mode updated: %(changes)s.") % {"changes": ", ".join(changed)})
             else:
                 messages.info(request, _("Nothing changed."))
             return HttpResponseRedirect(request.get_full_path())
-        rows = [(site, active.get(site_switch_name(site.pk), False)) for site in sites]
         context = {
             **self.admin_site.each_context(request),
             "title": _("Site maintenance"),
             "opts": self.opts,
-            "rows": rows,
-            "all_sites": active.get(ALL_SITES_SWITCH, False),
+            "site_rows": rows[:-1],
+            "all_row": rows[-1],
             "can_change": can_change,
+            "history_url": reverse(f"{self.admin_site.name}:maintenance_flags_maintenanceevent_changelist"),
+            "bypass_param": bypass.PARAM,
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.change_list_template, context)
 
-    def _save(self, request: HttpRequest, sites: list[Site], active: dict[str, bool]) -> list[str]:
-        wanted = {site_switch_name(site.pk): f"site-{site.pk}" in request.POST for site in sites}
-        wanted[ALL_SITES_SWITCH] = "all-sites" in request.POST
-        labels = {site_switch_name(site.pk): site.domain for site in sites}
-        labels[ALL_SITES_SWITCH] = _("all sites")
+    def _save(self, request: HttpRequest, rows: list[Row]) -> list[str]:
         changed = []
-        for name, on in wanted.items():
-            if active.get(name, False) != on:
-                set_switch(name, on)
-                changed.append(f"{labels[name]} {_('on') if on else _('off')}")
+        with acting("admin", user=request.user, reason=request.POST.get("reason", "").strip()):
+            for row in rows:
+                label = row.site.domain if row.site else _("all sites")
+                message = request.POST.get(f"message-{row.key}", "").strip()
+                on = row.key in request.POST
+                readonly = f"readonly-{row.key}" in request.POST
+                if on != row.on or (on and message != row.message):
+                    set_switch(row.switch, on, message=message)
+                    changed.append(f"{label} {_('on') if on else _('off')}")
+                if readonly != row.readonly or (readonly and message != row.message):
+                    set_switch(row.readonly_switch, readonly, message=message)
+                    changed.append(f"{label} {_('read-only on') if readonly else _('read-only off')}")
         store.invalidate()
         return changed
 

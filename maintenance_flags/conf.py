@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from django.conf import settings
 
 DEFAULT_ADMIN_IGNORED_URLS = ("^admin",)
+DEFAULT_HEALTH_CHECK_URLS = ("^healthz?/?$", "^readyz?/?$", "^livez?/?$", "^ping/?$")
+DEFAULT_ANNOUNCE_BEFORE = 86400
 DEFAULT_RETRY_AFTER = 3600
 DEFAULT_STATE_TTL = 2.0
 FAIL_MODES = ("closed", "open")
@@ -26,6 +28,18 @@ class Settings:
     @property
     def MAINTENANCE_ADMIN_IGNORED_URLS(self) -> Sequence[str]:
         return getattr(settings, "MAINTENANCE_ADMIN_IGNORED_URLS", DEFAULT_ADMIN_IGNORED_URLS)
+
+    @property
+    def MAINTENANCE_HEALTH_CHECK_URLS(self) -> Sequence[str]:
+        return getattr(settings, "MAINTENANCE_HEALTH_CHECK_URLS", DEFAULT_HEALTH_CHECK_URLS)
+
+    @property
+    def MAINTENANCE_IGNORED_URL_NAMES(self) -> Sequence[str]:
+        return getattr(settings, "MAINTENANCE_IGNORED_URL_NAMES", ())
+
+    @property
+    def MAINTENANCE_ANNOUNCE_BEFORE(self) -> float:
+        return float(getattr(settings, "MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE))
 
     @property
     def MAINTENANCE_BLOCK_STAFF(self) -> bool:

@@ -1,7 +1,9 @@
 """The one place that decides, for a request, whether it is served or gets the 503.
 
-Both the sync and the async middleware paths call :func:`evaluate` and
-:meth:`Verdict.with_user`; they differ only in how they load the snapshot and the user.
+Both the sync and the async middleware paths (and ``@force_maintenance``) call
+:func:`evaluate` and :meth:`Verdict.with_user`; they differ only in how they load the
+snapshot and the user. The checks run cheapest first: path, IP, bypass token, the view
+(URL name, ``@maintenance_exempt``) and only then the user, which may cost a query.
 """
 
 from __future__ import annotations
@@ -10,14 +12,20 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import Resolver404, resolve
 
-from maintenance_flags import exemptions
+from maintenance_flags import bypass, exemptions
 from maintenance_flags.conf import conf
+from maintenance_flags.names import REASON_SITE
 from maintenance_flags.state import SiteState, Snapshot, state_for_request
 
 LET_THROUGH_IGNORED = "ignored"
 LET_THROUGH_IP = "ip"
+LET_THROUGH_BYPASS = "bypass"
+LET_THROUGH_VIEW = "view"
 LET_THROUGH_STAFF = "staff"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+EXEMPT_ATTR = "maintenance_exempt"
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ class Verdict:
     def in_maintenance(self) -> bool:
         return self.state.active
 
+    @property
+    def readonly(self) -> bool:
+        return self.state.blocks_writes_only
+
     def with_user(self, user: Any) -> Verdict:
         """Finish a verdict that was waiting on the user (staff bypass)."""
         if exemptions.is_staff_user(user):
@@ -40,19 +52,26 @@ class Verdict:
         return replace(self, needs_user=False)
 
 
-def evaluate(request: HttpRequest, snapshot: Snapshot) -> Verdict:
-    """Decide without touching the database: path and IP first, the user last."""
+def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
+    """Decide without touching the database; ``force`` puts the site in maintenance for this view."""
     state = state_for_request(snapshot, request)
-    if not state.active:
+    if force and not state.active:
+        state = replace(state, active=True, reason=REASON_SITE, readonly=False)
+    if not state.active and not (state.blocks_writes_only and request.method not in SAFE_METHODS):
         return Verdict(state, blocked=False)
     matchers = [
         *exemptions.settings_matchers(conf.MAINTENANCE_ADMIN_IGNORED_URLS),
+        *exemptions.settings_matchers(conf.MAINTENANCE_HEALTH_CHECK_URLS),
         *snapshot.ignored_for(state.site_id),
     ]
     if exemptions.matches_any(request.path_info, matchers):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
     if ip_allowed(request):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IP)
+    if bypass.request_has_bypass(request, snapshot):
+        return Verdict(state, blocked=False, let_through=LET_THROUGH_BYPASS)
+    if not force and view_exempt(request):
+        return Verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)
     return Verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
 
 
@@ -62,3 +81,23 @@ def ip_allowed(request: HttpRequest) -> bool:
         return False
     address = exemptions.client_ip(request.META, exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES))
     return address is not None and exemptions.in_networks(address, allowed)
+
+
+def view_exempt(request: HttpRequest) -> bool:
+    """The view is ``@maintenance_exempt`` or its URL name is in ``MAINTENANCE_IGNORED_URL_NAMES``."""
+    try:
+        match = resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        return False
+    if getattr(match.func, EXEMPT_ATTR, False):
+        return True
+    return url_name_ignored(match.url_name, match.namespaces, conf.MAINTENANCE_IGNORED_URL_NAMES)
+
+
+def url_name_ignored(url_name: str | None, namespaces: list[str], ignored: Any) -> bool:
+    """A plain name matches a URL without namespace; ``ns:name`` and ``ns:*`` namespaced ones."""
+    if not url_name or not ignored:
+        return False
+    namespace = ":".join(namespaces)
+    full = f"{namespace}:{url_name}" if namespace else url_name
+    return full in ignored or (bool(namespace) and f"{namespace}:*" in ignored)

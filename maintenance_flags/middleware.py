@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
+from maintenance_flags import bypass
+from maintenance_flags.audit import current_request
 from maintenance_flags.decisions import Verdict, evaluate
 from maintenance_flags.responses import maintenance_response
 from maintenance_flags.state import store
@@ -64,25 +66,38 @@ class MaintenanceModeMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        verdict = evaluate(request, store.get())
+        snapshot = store.get()
+        link = bypass.link_response(request, snapshot)
+        if link is not None:
+            return link
+        verdict = evaluate(request, snapshot)
         if verdict.needs_user:
             verdict = verdict.with_user(load_user(request))
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return maintenance_response(request, verdict.state)
-        return self.get_response(request)
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         snapshot = store.fresh() or await sync_to_async(store.get)()
+        link = bypass.link_response(request, snapshot)
+        if link is not None:
+            return link
         verdict = evaluate(request, snapshot)
         if verdict.needs_user:
             verdict = verdict.with_user(await aload_user(request))
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return await sync_to_async(maintenance_response)(request, verdict.state)
-        response = self.get_response(request)
-        assert not isinstance(response, HttpResponseBase)
-        return await response
+        token = current_request.set(request)
+        try:
+            return await cast(Awaitable[HttpResponseBase], self.get_response(request))
+        finally:
+            current_request.reset(token)
 
 
 def request_verdict(request: HttpRequest) -> Verdict | None:

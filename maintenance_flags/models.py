@@ -1,10 +1,12 @@
-"""Database models: ignored URL patterns, and the admin's view of Sites."""
+"""Database models: ignored URLs, windows, switch details, the audit trail, bypass tokens."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.sites.models import Site
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from maintenance_flags.exemptions import PatternError, compile_pattern
@@ -62,3 +64,113 @@ class SiteMaintenance(Site):
         proxy = True
         verbose_name = _("site maintenance")
         verbose_name_plural = _("site maintenance")
+
+
+class MaintenanceWindow(models.Model):
+    """A scheduled maintenance: the site (or every site) is in maintenance while it is open."""
+
+    site = models.ForeignKey(
+        Site,
+        verbose_name=_("site"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Leave empty for every site."),
+    )
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True, help_text=_("Leave empty for no planned end."))
+    message = models.TextField(
+        _("message"), blank=True, help_text=_("Shown on the maintenance page, in JSON responses and in the banner.")
+    )
+    # Set once, by whichever server process first sees the window open/close (fleet-wide dedup).
+    opened_at = models.DateTimeField(_("opened at"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("maintenance window")
+        verbose_name_plural = _("maintenance windows")
+        ordering = ("-starts_at", "pk")
+        indexes = [models.Index(fields=["ends_at"])]
+
+    def __str__(self) -> str:
+        where = self.site.domain if self.site is not None else _("all sites")
+        end = f"{self.ends_at:%Y-%m-%d %H:%M}" if self.ends_at else "…"
+        return f"{where}: {self.starts_at:%Y-%m-%d %H:%M} – {end}"
+
+    def clean(self) -> None:
+        if self.ends_at is not None and self.starts_at is not None and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must be after the start.")})
+
+
+class SwitchDetail(models.Model):
+    """What goes with a maintenance switch: a message and a planned end (``on --for/--until``).
+
+    Keyed by the waffle switch's name, so it also serves the global and the read-only switches.
+    """
+
+    switch_name = models.CharField(_("switch"), max_length=100, unique=True)
+    message = models.TextField(_("message"), blank=True)
+    ends_at = models.DateTimeField(_("planned end"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("switch detail")
+        verbose_name_plural = _("switch details")
+
+    def __str__(self) -> str:
+        return self.switch_name
+
+
+class MaintenanceEvent(models.Model):
+    """The audit trail: one row per real change of a maintenance or read-only state."""
+
+    SOURCES = [
+        ("admin", _("admin")),
+        ("command", _("command")),
+        ("schedule", _("schedule")),
+        ("switch", _("switch")),
+    ]
+
+    site = models.ForeignKey(
+        Site, verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    switch_name = models.CharField(_("switch"), max_length=100, blank=True)
+    active = models.BooleanField(_("active"))
+    previous = models.BooleanField(_("was active"), null=True)
+    readonly = models.BooleanField(_("read-only"), default=False)
+    source = models.CharField(_("source"), max_length=20, choices=SOURCES)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("maintenance event")
+        verbose_name_plural = _("maintenance events")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.switch_name or self.site_id} {'on' if self.active else 'off'} ({self.source})"
+
+
+class BypassToken(models.Model):
+    """A revocable bypass link/header token; the secret part is a signature, never stored."""
+
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    revoked = models.BooleanField(_("revoked"), default=False)
+
+    class Meta:
+        verbose_name = _("bypass token")
+        verbose_name_plural = _("bypass tokens")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return self.label or f"#{self.pk}"

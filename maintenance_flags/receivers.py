@@ -8,10 +8,13 @@ from typing import Any
 from django.apps import AppConfig
 from django.contrib.sites.models import Site
 from django.db import DatabaseError, router, transaction
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
-from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import ensure_switches, site_switch_name, store, switch_model
+from maintenance_flags import audit
+from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
+from maintenance_flags.names import readonly_switch_name, site_switch_name, switch_model
+from maintenance_flags.state import store
+from maintenance_flags.switches import ensure_switches
 
 logger = logging.getLogger("maintenance_flags")
 
@@ -39,7 +42,8 @@ def create_site_switch(instance: Site, created: bool, raw: bool = False, using: 
 
 
 def delete_site_switch(instance: Site, using: str = "default", **kwargs: Any) -> None:
-    for switch in switch_model().objects.using(using).filter(name=site_switch_name(instance.pk)):
+    names = [site_switch_name(instance.pk), readonly_switch_name(instance.pk)]
+    for switch in switch_model().objects.using(using).filter(name__in=names):
         switch.delete()  # one object at a time, so waffle flushes its cache
 
 
@@ -47,7 +51,11 @@ def connect(config: AppConfig) -> None:
     post_migrate.connect(create_switches_after_migrate, sender=config, dispatch_uid="maintenance_flags.migrate")
     post_save.connect(create_site_switch, sender=Site, dispatch_uid="maintenance_flags.site_created")
     post_delete.connect(delete_site_switch, sender=Site, dispatch_uid="maintenance_flags.site_deleted")
-    for model in (switch_model(), Site, IgnoredURL):
+    switch = switch_model()
+    pre_save.connect(audit.remember_previous, sender=switch, dispatch_uid="maintenance_flags.audit.pre")
+    post_save.connect(audit.record_switch_saved, sender=switch, dispatch_uid="maintenance_flags.audit.saved")
+    post_delete.connect(audit.record_switch_deleted, sender=switch, dispatch_uid="maintenance_flags.audit.deleted")
+    for model in (switch, Site, IgnoredURL, MaintenanceWindow, SwitchDetail, BypassToken):
         for signal in (post_save, post_delete):
             signal.connect(
                 forget_state, sender=model, dispatch_uid=f"maintenance_flags.forget.{model.__name__}.{signal}"

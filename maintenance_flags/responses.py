@@ -50,8 +50,18 @@ def render_page(request: HttpRequest, context: dict[str, Any]) -> str:
         return str(get_template(BUILTIN_TEMPLATE).render(context))
 
 
+def readonly_message() -> str:
+    return gettext("This site is in read-only mode for maintenance: changes cannot be saved right now.")
+
+
+def message_for(state: SiteState) -> str:
+    if state.message:
+        return state.message
+    return readonly_message() if state.blocks_writes_only else default_message()
+
+
 def maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse:
-    message = default_message()
+    message = message_for(state)
     retry_after = state.retry_after
     if prefers_json(request):
         body = {
@@ -67,6 +77,8 @@ def maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse
             "message": message,
             "retry_after": retry_after,
             "retry_at": timezone.now() + timedelta(seconds=retry_after),
+            "ends_at": state.ends_at,
+            "readonly": state.blocks_writes_only,
         }
         response = HttpResponse(render_page(request, context), status=503)
     response["Retry-After"] = str(retry_after)

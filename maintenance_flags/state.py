@@ -1,52 +1,75 @@
-"""Is a site in maintenance? Switch names, memoised reads and writes.
+"""Is a site in maintenance? Switch names, the memoised snapshot, the effective state.
 
-The state lives in waffle ``Switch`` rows. Each process keeps a :class:`Snapshot`
-of every maintenance switch, every Site and every ignored pattern, read straight
-from the database (never through waffle's cache, which may be a per-process
-local-memory cache) and refreshed at most once per ``MAINTENANCE_STATE_TTL``.
-A request at steady state therefore costs no query, and a change made anywhere
-is seen everywhere within the TTL.
+The state lives in waffle ``Switch`` rows (plus windows and switch details). Each
+process keeps a :class:`Snapshot` of all of it, read straight from the database
+(never through waffle's cache, which may be a per-process local-memory cache) and
+refreshed at most once per ``MAINTENANCE_STATE_TTL``. A request at steady state
+therefore costs no query, and a change made anywhere is seen everywhere within the TTL.
+Time-based state (windows, planned ends) is computed per request from the snapshot,
+so a window opens and closes on time with no cron job.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import DisallowedHost
+from django.db.models import Q
 from django.http import HttpRequest
 from django.http.request import split_domain_port
+from django.utils import timezone
 
 from maintenance_flags.conf import conf
 from maintenance_flags.exemptions import Matcher, PatternError, compile_pattern
+from maintenance_flags.names import (
+    ALL_SITES_SWITCH,
+    READONLY_ALL_SITES_SWITCH,
+    READONLY_PREFIX,
+    REASON_GLOBAL,
+    REASON_OFF,
+    REASON_READONLY,
+    REASON_SITE,
+    REASON_UNKNOWN,
+    REASON_WINDOW,
+    SITE_SWITCH_PREFIX,
+    SWITCH_PREFIX,
+    readonly_switch_name,
+    site_switch_name,
+    switch_model,
+)
 
 if TYPE_CHECKING:
     from django.contrib.sites.models import Site
-    from waffle.models import AbstractBaseSwitch
 
 logger = logging.getLogger("maintenance_flags")
 
-SWITCH_PREFIX = "maintenance_mode_"
-SITE_SWITCH_PREFIX = "maintenance_mode_site_"
-ALL_SITES_SWITCH = "maintenance_mode_all_sites"
 
-REASON_SITE = "site switch"
-REASON_GLOBAL = "global switch"
-REASON_OFF = "off"
-REASON_UNKNOWN = "state unavailable"
+@dataclass(frozen=True)
+class Window:
+    pk: int
+    site_id: int | None
+    starts_at: datetime
+    ends_at: datetime | None
+    message: str
+    opened: bool = False
+
+    def is_open(self, now: datetime) -> bool:
+        return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
+
+    def applies_to(self, site_id: int | None) -> bool:
+        return self.site_id is None or self.site_id == site_id
 
 
-def site_switch_name(site_id: int) -> str:
-    return f"{SITE_SWITCH_PREFIX}{site_id}"
-
-
-def switch_model() -> type[AbstractBaseSwitch]:
-    from waffle import get_waffle_switch_model
-
-    return get_waffle_switch_model()
+@dataclass(frozen=True)
+class Detail:
+    message: str = ""
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,9 @@ class Snapshot:
     sites_by_id: dict[int, Site] = field(default_factory=dict)
     sites_by_domain: dict[str, Site] = field(default_factory=dict)
     ignored: tuple[tuple[int | None, Matcher], ...] = ()
+    windows: tuple[Window, ...] = ()
+    details: dict[str, Detail] = field(default_factory=dict)
+    bypass_tokens: frozenset[int] = frozenset()
     known: bool = True
 
     def site_for(self, request: HttpRequest) -> Site | None:
@@ -77,34 +103,93 @@ class Snapshot:
     def ignored_for(self, site_id: int | None) -> list[Matcher]:
         return [m for owner, m in self.ignored if owner is None or owner == site_id]
 
+    def switch_on(self, name: str, now: datetime) -> Detail | None:
+        """The switch's detail if it is on now (a planned end in the past turns it off)."""
+        if not self.switches.get(name, False):
+            return None
+        detail = self.details.get(name) or Detail()
+        if detail.ends_at is not None and detail.ends_at <= now:
+            return None
+        return detail
+
 
 UNKNOWN = Snapshot(known=False)
 
 
 @dataclass(frozen=True)
 class SiteState:
-    """The maintenance state of one site (or of "no site": the global switch only)."""
+    """The effective state of one site (or of "no site": only what applies to all sites)."""
 
     active: bool
     reason: str
     site: Site | None = None
     site_id: int | None = None
     known: bool = True
+    readonly: bool = False
+    ends_at: datetime | None = None
+    message: str = ""
+
+    @property
+    def blocks_writes_only(self) -> bool:
+        return self.readonly and not self.active
 
     @property
     def retry_after(self) -> int:
-        return conf.MAINTENANCE_RETRY_AFTER
+        """Seconds until the latest known end of what keeps the site down, else the setting."""
+        if self.ends_at is None:
+            return conf.MAINTENANCE_RETRY_AFTER
+        return max(0, math.ceil((self.ends_at - timezone.now()).total_seconds()))
 
 
-def state_for_site_id(snapshot: Snapshot, site_id: int | None, site: Site | None = None) -> SiteState:
+# Test overrides (maintenance_flags.testutils): key None = every site.
+overrides: dict[int | None, bool] = {}
+
+
+def _latest(ends: list[datetime | None]) -> datetime | None:
+    known = [end for end in ends if end is not None]
+    return max(known) if known else None
+
+
+def state_for_site_id(
+    snapshot: Snapshot, site_id: int | None, site: Site | None = None, now: datetime | None = None
+) -> SiteState:
+    if overrides and (site_id in overrides or None in overrides):
+        on = overrides.get(site_id, overrides.get(None, False))
+        return SiteState(on, REASON_SITE if on else REASON_OFF, site, site_id)
     if not snapshot.known:
         closed = conf.MAINTENANCE_FAIL_MODE != "open"
         return SiteState(closed, REASON_UNKNOWN, site, site_id, known=False)
-    if site_id is not None and snapshot.switches.get(site_switch_name(site_id), False):
-        return SiteState(True, REASON_SITE, site, site_id)
-    if snapshot.switches.get(ALL_SITES_SWITCH, False):
-        return SiteState(True, REASON_GLOBAL, site, site_id)
-    return SiteState(False, REASON_OFF, site, site_id)
+    now = now or timezone.now()
+    causes: list[tuple[str, Detail]] = []
+    if site_id is not None and (detail := snapshot.switch_on(site_switch_name(site_id), now)):
+        causes.append((REASON_SITE, detail))
+    if detail := snapshot.switch_on(ALL_SITES_SWITCH, now):
+        causes.append((REASON_GLOBAL, detail))
+    for window in snapshot.windows:
+        if window.applies_to(site_id) and window.is_open(now):
+            causes.append((REASON_WINDOW, Detail(window.message, window.ends_at)))
+    readonly: list[Detail] = []
+    if site_id is not None and (detail := snapshot.switch_on(readonly_switch_name(site_id), now)):
+        readonly.append(detail)
+    if detail := snapshot.switch_on(READONLY_ALL_SITES_SWITCH, now):
+        readonly.append(detail)
+    if causes:
+        details = [d for _, d in causes]
+        reason = causes[0][0]
+    elif readonly:
+        details, reason = readonly, REASON_READONLY
+    else:
+        return SiteState(False, REASON_OFF, site, site_id)
+    message = next((d.message for d in details if d.message), "")
+    return SiteState(
+        active=bool(causes),
+        reason=reason,
+        site=site,
+        site_id=site_id,
+        readonly=bool(readonly),
+        ends_at=_latest([d.ends_at for d in details]),
+        message=message,
+    )
 
 
 def state_for_request(snapshot: Snapshot, request: HttpRequest) -> SiteState:
@@ -113,16 +198,33 @@ def state_for_request(snapshot: Snapshot, request: HttpRequest) -> SiteState:
     return state_for_site_id(snapshot, site_id, site)
 
 
+def upcoming_windows(snapshot: Snapshot, site_id: int | None, now: datetime, horizon: float) -> list[Window]:
+    """Windows for this site that open within ``horizon`` seconds, soonest first."""
+    return sorted(
+        (
+            w
+            for w in snapshot.windows
+            if w.applies_to(site_id) and now < w.starts_at and (w.starts_at - now).total_seconds() <= horizon
+        ),
+        key=lambda w: w.starts_at,
+    )
+
+
 # --- the per-process memo ----------------------------------------------------------------------
 
 
 def load_snapshot() -> Snapshot:
-    """Read the state from the database: three small queries."""
+    """Read the state from the database: a handful of small queries."""
     from django.contrib.sites.models import Site
 
-    from maintenance_flags.models import IgnoredURL
+    from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 
-    switches = dict(switch_model().objects.filter(name__startswith=SWITCH_PREFIX).values_list("name", "active"))
+    now = timezone.now()
+    switches = dict(
+        switch_model()
+        .objects.filter(Q(name__startswith=SWITCH_PREFIX) | Q(name__startswith=READONLY_PREFIX))
+        .values_list("name", "active")
+    )
     sites = list(Site.objects.all())
     ignored = []
     for row_id, site_id, pattern in IgnoredURL.objects.values_list("pk", "site_id", "pattern"):
@@ -136,11 +238,20 @@ def load_snapshot() -> Snapshot:
                 pattern,
                 exc,
             )
+    windows = tuple(
+        Window(w.pk, w.site_id, w.starts_at, w.ends_at, w.message, w.opened_at is not None)
+        for w in MaintenanceWindow.objects.filter(closed_at__isnull=True)
+    )
+    details = {d.switch_name: Detail(d.message, d.ends_at) for d in SwitchDetail.objects.all()}
+    tokens = frozenset(BypassToken.objects.filter(revoked=False, expires_at__gt=now).values_list("pk", flat=True))
     return Snapshot(
         switches=switches,
         sites_by_id={site.pk: site for site in sites},
         sites_by_domain={site.domain.lower(): site for site in sites},
         ignored=tuple(ignored),
+        windows=windows,
+        details=details,
+        bypass_tokens=tokens,
     )
 
 
@@ -182,7 +293,7 @@ class StateStore:
     def _refresh(self) -> Snapshot:
         try:
             snapshot = load_snapshot()
-        except Exception:  # any failure: database down, table missing, cache error...
+        except Exception:  # any failure: database down, table missing, ...
             logger.warning(
                 "Could not read the maintenance state; using %s",
                 "the last known state" if self._snapshot is not None else "MAINTENANCE_FAIL_MODE",
@@ -192,6 +303,9 @@ class StateStore:
         else:
             if self._snapshot is not None and not self._snapshot.known:
                 logger.warning("The maintenance state can be read again")
+            from maintenance_flags.schedule import run_transitions
+
+            run_transitions(snapshot)
         self._snapshot = snapshot
         self._fetched_at = time.monotonic()
         return snapshot
@@ -210,42 +324,30 @@ class StateStore:
 store = StateStore()
 
 
-# --- writes --------------------------------------------------------------------------------------
+# The writers live in maintenance_flags.switches; re-exported for convenience.
+from maintenance_flags.switches import ensure_switches, set_switch  # noqa: E402
 
-
-def set_switch(name: str, active: bool) -> tuple[AbstractBaseSwitch, bool]:
-    """Turn a switch on or off with ``save()``, creating it if missing.
-
-    Returns the switch and whether it changed. Saves one object at a time so that
-    waffle's cache invalidation and our signal receivers run.
-    """
-    model = switch_model()
-    switch = model.objects.filter(name=name).first()
-    was_active = bool(switch is not None and switch.active)
-    if switch is None:
-        switch = model(name=name, note=switch_note(name))
-    changed = was_active != active
-    if changed or switch.pk is None:
-        switch.active = active
-        switch.save()
-    return switch, changed
-
-
-def switch_note(name: str) -> str:
-    if name == ALL_SITES_SWITCH:
-        return "maintenance_flags: maintenance mode for every site (global override)."
-    site_id = name.removeprefix(SITE_SWITCH_PREFIX)
-    return f"maintenance_flags: maintenance mode for site {site_id}."
-
-
-def ensure_switches(site_ids: list[int], using: str = "default") -> int:
-    """Create the missing (inactive) switches for these sites and the global one."""
-    model = switch_model()
-    names = [ALL_SITES_SWITCH, *(site_switch_name(i) for i in site_ids)]
-    existing = set(model.objects.using(using).filter(name__in=names).values_list("name", flat=True))
-    created = 0
-    for name in names:
-        if name not in existing:
-            model(name=name, active=False, note=switch_note(name)).save(using=using)
-            created += 1
-    return created
+__all__ = [
+    "ALL_SITES_SWITCH",
+    "READONLY_ALL_SITES_SWITCH",
+    "REASON_GLOBAL",
+    "REASON_OFF",
+    "REASON_READONLY",
+    "REASON_SITE",
+    "REASON_UNKNOWN",
+    "REASON_WINDOW",
+    "SITE_SWITCH_PREFIX",
+    "SWITCH_PREFIX",
+    "UNKNOWN",
+    "SiteState",
+    "Snapshot",
+    "ensure_switches",
+    "load_snapshot",
+    "readonly_switch_name",
+    "set_switch",
+    "site_switch_name",
+    "state_for_request",
+    "state_for_site_id",
+    "store",
+    "switch_model",
+]

@@ -1,4 +1,5 @@
-"""``{% maintenance_banner %}``: a banner for people let through while the site is in maintenance."""
+"""``{% maintenance_banner %}``: a banner for people let through while the site is in maintenance,
+for everyone while it is read-only, and for everyone before a scheduled window."""
 
 from __future__ import annotations
 
@@ -7,27 +8,42 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils import timezone
 
+from maintenance_flags.conf import conf
 from maintenance_flags.context_processors import verdict_for
 from maintenance_flags.decisions import LET_THROUGH_IGNORED
+from maintenance_flags.state import store, upcoming_windows
 
 register = template.Library()
 
 BANNER_TEMPLATE = "maintenance_flags/banner.html"
 
 
+def banner_context(request: HttpRequest) -> dict[str, Any] | None:
+    """What the banner says for this request, or None when there is nothing to say."""
+    verdict = verdict_for(request)
+    state = verdict.state
+    kind = None
+    if verdict.in_maintenance and not verdict.blocked:
+        kind = "visitor" if verdict.let_through == LET_THROUGH_IGNORED else "staff"
+    elif verdict.readonly:
+        kind = "readonly"
+    upcoming = []
+    if not verdict.in_maintenance and state.known:
+        upcoming = upcoming_windows(store.get(), state.site_id, timezone.now(), conf.MAINTENANCE_ANNOUNCE_BEFORE)
+    if kind is None and not upcoming:
+        return None
+    return {"kind": kind, "verdict": verdict, "site": state.site, "message": state.message, "upcoming": upcoming}
+
+
 def banner_html(request: HttpRequest | None) -> str:
     """The banner's HTML for this request, or "" when there is nothing to say."""
     if request is None:
         return ""
-    verdict = verdict_for(request)
-    if not verdict.in_maintenance or verdict.blocked:
+    context = banner_context(request)
+    if context is None:
         return ""
-    context = {
-        "verdict": verdict,
-        "site": verdict.state.site,
-        "visitor_view": verdict.let_through == LET_THROUGH_IGNORED,
-    }
     return render_to_string(BANNER_TEMPLATE, context, request=request)
 
 

@@ -1,27 +1,30 @@
-"""``manage.py setmaintenance on|off|status [SITE_ID ...] [--all]``."""
+"""``manage.py setmaintenance``: maintenance, read-only mode, windows, bypass links, history."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from django.contrib.sites.models import Site
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from maintenance_flags import bypass
+from maintenance_flags.audit import acting
 from maintenance_flags.conf import conf
-from maintenance_flags.state import (
-    ALL_SITES_SWITCH,
-    REASON_GLOBAL,
-    load_snapshot,
-    set_switch,
-    site_switch_name,
-    state_for_site_id,
-)
+from maintenance_flags.names import ALL_SITES_SWITCH, REASON_GLOBAL, readonly_switch_name, site_switch_name
+from maintenance_flags.state import Snapshot, load_snapshot, state_for_site_id
+from maintenance_flags.switches import KEEP, _Keep, end_open_windows, schedule_window, set_switch
+from maintenance_flags.times import parse_duration, parse_when
+
+ACTIONS = ["on", "off", "status", "schedule", "bypass", "readonly", "history"]
 
 
 class Command(BaseCommand):
     help = (
-        "Turn maintenance mode on or off for sites (default: SITE_ID) or for every site "
-        "(--all), or show the status of every site."
+        "Maintenance mode for sites (default: SITE_ID) or every site (--all): "
+        "on|off|status|schedule|bypass|readonly on|off|history."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
@@ -31,37 +34,45 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["on", "off", "status"])
-        parser.add_argument("site_ids", nargs="*", metavar="SITE_ID", help="Site ids (default: SITE_ID).")
-        parser.add_argument(
-            "--all", action="store_true", dest="all_sites", help="Use the global switch (every site at once)."
-        )
+        parser.add_argument("action", choices=ACTIONS)
+        parser.add_argument("args", nargs="*", metavar="SITE_ID", help="Site ids (default: SITE_ID).")
+        parser.add_argument("--all", action="store_true", dest="all_sites", help="Every site (the global switch).")
+        parser.add_argument("--for", dest="duration", help="on/readonly: planned end after 90s, 30m, 2h, 1d.")
+        parser.add_argument("--until", help="on/readonly: planned end, ISO-8601 (naive: TIME_ZONE).")
+        parser.add_argument("--message", help="on/readonly/schedule: the message shown to visitors.")
+        parser.add_argument("--reason", default="", help="Recorded in the audit trail.")
+        parser.add_argument("--start", help="schedule: when the window opens (ISO-8601).")
+        parser.add_argument("--end", help="schedule: when it closes (ISO-8601; omit for open-ended).")
+        parser.add_argument("--json", action="store_true", help="status: machine-readable output.")
+        parser.add_argument("--check", action="store_true", help="status: exit 1 if any site is down or read-only.")
+        parser.add_argument("--minutes", type=int, default=bypass.DEFAULT_MINUTES, help="bypass: link lifetime.")
+        parser.add_argument("--label", default="", help="bypass: a label, to revoke by label later.")
+        parser.add_argument("--revoke-all", action="store_true", help="bypass: revoke every live token.")
+        parser.add_argument("--revoke", metavar="LABEL", help="bypass: revoke the tokens with this label.")
+        parser.add_argument("--scheme", choices=["https", "http"], default="https", help="bypass: URL scheme.")
+        parser.add_argument("--limit", type=int, default=50, help="history: how many events.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.options = options
         action: str = options["action"]
-        if options["all_sites"] and options["site_ids"]:
-            raise CommandError("--all is the global switch: it cannot be combined with site ids.")
-        if options["all_sites"]:
-            sites = list(Site.objects.order_by("pk"))
+        raw_ids: list[str] = [str(arg) for arg in args]
+        if action == "readonly":
+            if not raw_ids or raw_ids[0] not in ("on", "off"):
+                raise CommandError("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]")
+            self._switch(raw_ids[1:], raw_ids[0] == "on", readonly=True)
+        elif action in ("on", "off"):
+            self._switch(raw_ids, action == "on", readonly=False)
         else:
-            sites = self._sites(options["site_ids"], action)
-        if action == "status":
-            self._status(sites)
-            return
-        on = action == "on"
-        if options["all_sites"]:
-            _, changed = set_switch(ALL_SITES_SWITCH, on)
-            self._report("all", "every site", action, changed)
-        else:
-            for site in sites:
-                _, changed = set_switch(site_switch_name(site.pk), on)
-                self._report(str(site.pk), site.domain, action, changed)
-        self._status(sites, with_global=True)
+            getattr(self, f"_{action}")(raw_ids)
 
-    def _sites(self, raw_ids: list[str], action: str) -> list[Site]:
-        """Every id checked before anything changes."""
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _sites(self, raw_ids: list[str], default_all: bool) -> list[Site]:
+        """The Sites named (every id checked before anything changes), or the default."""
+        if self.options["all_sites"] and raw_ids:
+            raise CommandError("--all is the global switch: it cannot be combined with site ids.")
         if not raw_ids:
-            if action == "status":
+            if default_all or self.options["all_sites"]:
                 return list(Site.objects.order_by("pk"))
             if conf.SITE_ID is None:
                 raise CommandError("SITE_ID is not set: name the site ids, or use --all.")
@@ -78,17 +89,142 @@ class Command(BaseCommand):
             raise CommandError(f"No Site with id {', '.join(missing)}: nothing was changed.")
         return [found[i] for i in dict.fromkeys(ids)]
 
-    def _report(self, ident: str, label: str, action: str, changed: bool) -> None:
-        if changed:
-            self.stderr.write(f"Maintenance turned {action} for {ident} ({label}).")
-        else:
-            self.stdout.write(f"{ident} {label} already {action}")
+    def _time(self, name: str) -> datetime | None:
+        value = self.options[name]
+        if value is None:
+            return None
+        try:
+            return parse_when(value)
+        except ValueError as exc:
+            raise CommandError(f"--{name}: {exc}.") from None
 
-    def _status(self, sites: list[Site], with_global: bool = True) -> None:
+    def _planned_end(self) -> datetime | None:
+        duration, until = self.options["duration"], self._time("until")
+        if duration and until:
+            raise CommandError("Use --for or --until, not both.")
+        if duration:
+            try:
+                return timezone.now() + parse_duration(duration)
+            except ValueError as exc:
+                raise CommandError(f"--for: {exc}.") from None
+        if until is not None and until <= timezone.now():
+            raise CommandError(f"--until {until.isoformat()} is in the past.")
+        return until
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def _switch(self, raw_ids: list[str], on: bool, readonly: bool) -> None:
+        sites = self._sites(raw_ids, default_all=False)
+        ends_at = self._planned_end() if on else None
+        planned: datetime | _Keep | None = ends_at if ends_at is not None else KEEP
+        if not on and (self.options["duration"] or self.options["until"]):
+            raise CommandError("--for/--until go with `on`.")
+        message = self.options["message"]
+        word = ("read-only " if readonly else "") + ("on" if on else "off")
+        targets: list[tuple[str, str, str, int | None]] = []
+        if self.options["all_sites"]:
+            name = readonly_switch_name(None) if readonly else ALL_SITES_SWITCH
+            targets.append((name, "all", "every site", None))
+        else:
+            for site in sites:
+                name = readonly_switch_name(site.pk) if readonly else site_switch_name(site.pk)
+                targets.append((name, str(site.pk), site.domain, site.pk))
+        with acting("command", reason=self.options["reason"]):
+            for name, ident, label, site_id in targets:
+                _, changed = set_switch(name, on, message=message, ends_at=planned)
+                if not on and not readonly:
+                    end_open_windows(None if site_id is None else [site_id])
+                if changed:
+                    self.stderr.write(f"Turned {word} for {ident} ({label}).")
+                else:
+                    self.stdout.write(f"{ident} {label} already {word}")
+        self._print_status(sites)
+
+    def _status(self, raw_ids: list[str]) -> None:
+        sites = self._sites(raw_ids, default_all=True)
         snapshot = load_snapshot()
+        if self.options["json"]:
+            self.stdout.write(json.dumps(status_document(snapshot, sites), indent=2))
+        else:
+            self._print_status(sites, snapshot)
+        if self.options["check"]:
+            down = [s for s in sites if (st := state_for_site_id(snapshot, s.pk, s)).active or st.readonly]
+            if down:
+                raise CommandError(f"{len(down)} site(s) in maintenance or read-only.", returncode=1)
+
+    def _print_status(self, sites: list[Site], snapshot: Snapshot | None = None) -> None:
+        snapshot = snapshot or load_snapshot()
         for site in sites:
             state = state_for_site_id(snapshot, site.pk, site)
             self.stdout.write(f"{site.pk} {site.domain} {'on' if state.active else 'off'} ({state.reason})")
-        if with_global:
-            on = snapshot.switches.get(ALL_SITES_SWITCH, False)
-            self.stdout.write(f"all - {'on' if on else 'off'} ({REASON_GLOBAL})")
+        now = timezone.now()
+        on = snapshot.switch_on(ALL_SITES_SWITCH, now) is not None
+        self.stdout.write(f"all - {'on' if on else 'off'} ({REASON_GLOBAL})")
+
+    def _schedule(self, raw_ids: list[str]) -> None:
+        start, end = self._time("start"), self._time("end")
+        if start is None:
+            raise CommandError("schedule needs --start (and usually --end).")
+        if end is not None and end <= start:
+            raise CommandError("--end must be after --start.")
+        targets = [None] if self.options["all_sites"] else [s.pk for s in self._sites(raw_ids, default_all=False)]
+        for site_id in targets:
+            window = schedule_window(site_id, start, end, self.options["message"] or "")
+            where = "every site" if site_id is None else f"site {site_id}"
+            until = end.isoformat() if end else "no planned end"
+            self.stdout.write(f"Scheduled window #{window.pk} for {where}: {start.isoformat()} to {until}")
+
+    def _bypass(self, raw_ids: list[str]) -> None:
+        if self.options["revoke_all"] or self.options["revoke"]:
+            count = bypass.revoke(None if self.options["revoke_all"] else self.options["revoke"])
+            self.stdout.write(f"Revoked {count} bypass token(s).")
+            return
+        minutes = self.options["minutes"]
+        if minutes <= 0:
+            raise CommandError("--minutes must be a positive number.")
+        (site,) = self._sites(raw_ids[:1], default_all=False)
+        row, token = bypass.issue(minutes, self.options["label"])
+        self.stdout.write(f"{self.options['scheme']}://{site.domain}/?{bypass.PARAM}={token}")
+        self.stderr.write(f"Bypass token #{row.pk} valid until {row.expires_at.isoformat()}.")
+
+    def _history(self, raw_ids: list[str]) -> None:
+        from maintenance_flags.models import MaintenanceEvent
+
+        events = MaintenanceEvent.objects.select_related("site", "user")
+        if raw_ids:
+            events = events.filter(site__in=self._sites(raw_ids, default_all=False))
+        for event in events[: self.options["limit"]]:
+            where = f"{event.site_id} {event.site.domain}" if event.site else "all -"
+            state = ("read-only " if event.readonly else "") + ("on" if event.active else "off")
+            who = getattr(event.user, "username", None) or event.source
+            reason = f" — {event.reason}" if event.reason else ""
+            self.stdout.write(f"{event.created_at.isoformat()} {where} {state} ({event.source}, {who}){reason}")
+
+
+def status_document(snapshot: Snapshot, sites: list[Site]) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    rows = []
+    for site in sites:
+        state = state_for_site_id(snapshot, site.pk, site)
+        rows.append(
+            {
+                "id": site.pk,
+                "domain": site.domain,
+                "on": state.active,
+                "reason": state.reason,
+                "ends_at": iso(state.ends_at),
+                "message": state.message,
+                "readonly": state.readonly,
+            }
+        )
+    detail = snapshot.switch_on(ALL_SITES_SWITCH, timezone.now())
+    return {
+        "sites": rows,
+        "all_sites": {
+            "on": detail is not None,
+            "ends_at": iso(detail.ends_at if detail else None),
+            "message": detail.message if detail else "",
+        },
+    }

@@ -1,0 +1,55 @@
+"""View decorators: ``@maintenance_exempt`` (always served) and ``@force_maintenance``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.http import HttpRequest
+
+from maintenance_flags.decisions import EXEMPT_ATTR, evaluate
+from maintenance_flags.middleware import aload_user, load_user
+from maintenance_flags.responses import maintenance_response
+from maintenance_flags.state import store
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
+
+
+def maintenance_exempt(view: ViewFunc) -> ViewFunc:
+    """Serve this view even while its site is in maintenance (or read-only)."""
+    setattr(view, EXEMPT_ATTR, True)
+    return view
+
+
+def force_maintenance(view: ViewFunc) -> ViewFunc:
+    """Serve the maintenance response from this view, whatever the site's state.
+
+    The usual exemptions apply (ignored URLs, allowed IPs, bypass tokens, staff), and the
+    response is the same as the middleware's, headers included. Works on sync and async views.
+    """
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            snapshot = store.fresh() or await sync_to_async(store.get)()
+            verdict = evaluate(request, snapshot, force=True)
+            if verdict.needs_user:
+                verdict = verdict.with_user(await aload_user(request))
+            if verdict.blocked:
+                return await sync_to_async(maintenance_response)(request, verdict.state)
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        verdict = evaluate(request, store.get(), force=True)
+        if verdict.needs_user:
+            verdict = verdict.with_user(load_user(request))
+        if verdict.blocked:
+            return maintenance_response(request, verdict.state)
+        return view(request, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,118 @@
+"""Writes: turn switches on and off (with a message and a planned end), schedule windows.
+
+Every switch is written one object at a time with ``save()``, so waffle's cache
+invalidation, our audit trail and the ``maintenance_started``/``ended`` signals run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from maintenance_flags.names import (
+    ALL_SITES_SWITCH,
+    READONLY_ALL_SITES_SWITCH,
+    site_id_of,
+    site_switch_name,
+    switch_model,
+)
+
+if TYPE_CHECKING:
+    from waffle.models import AbstractBaseSwitch
+
+    from maintenance_flags.models import MaintenanceWindow
+
+
+def switch_note(name: str) -> str:
+    if name == ALL_SITES_SWITCH:
+        return "maintenance_flags: maintenance mode for every site (global override)."
+    if name == READONLY_ALL_SITES_SWITCH:
+        return "maintenance_flags: read-only mode for every site."
+    kind = "read-only mode" if "readonly" in name else "maintenance mode"
+    return f"maintenance_flags: {kind} for site {site_id_of(name)}."
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
+
+
+def set_switch(
+    name: str, active: bool, *, message: str | None = None, ends_at: datetime | _Keep | None = KEEP
+) -> tuple[AbstractBaseSwitch, bool]:
+    """Turn a switch on or off, creating it if missing; returns it and whether it changed.
+
+    Turning on records ``message`` (None keeps the current one) and the planned end
+    ``ends_at`` (None: no planned end; ``KEEP``, the default, keeps the current one).
+    Turning off clears both.
+    """
+    from maintenance_flags.models import SwitchDetail
+
+    with transaction.atomic():
+        model = switch_model()
+        switch = model.objects.select_for_update().filter(name=name).first()
+        was_active = bool(switch is not None and switch.active)
+        if switch is None:
+            switch = model(name=name, note=switch_note(name))
+        if active:
+            detail, _ = SwitchDetail.objects.get_or_create(switch_name=name)
+            if message is not None:
+                detail.message = message
+            if not isinstance(ends_at, _Keep):
+                detail.ends_at = ends_at
+            detail.save()
+        changed = was_active != active
+        if changed or switch.pk is None:
+            switch.active = active
+            switch.save()
+        if not active:
+            SwitchDetail.objects.filter(switch_name=name).delete()
+    return switch, changed
+
+
+def ensure_switches(site_ids: list[int], using: str = "default") -> int:
+    """Create the missing (inactive) switches for these sites and the global one."""
+    model = switch_model()
+    names = [ALL_SITES_SWITCH, *(site_switch_name(i) for i in site_ids)]
+    existing = set(model.objects.using(using).filter(name__in=names).values_list("name", flat=True))
+    created = 0
+    for name in names:
+        if name not in existing:
+            model(name=name, active=False, note=switch_note(name)).save(using=using)
+            created += 1
+    return created
+
+
+def end_open_windows(site_ids: list[int] | None, now: datetime | None = None) -> int:
+    """End the windows open now for these sites (None: the all-sites windows). Returns how many."""
+    from maintenance_flags.models import MaintenanceWindow
+
+    now = now or timezone.now()
+    scope = Q(site__isnull=True) if site_ids is None else Q(site_id__in=site_ids)
+    open_now = MaintenanceWindow.objects.filter(scope, starts_at__lte=now).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    ended = 0
+    for window in open_now:
+        window.ends_at = now
+        window.save(update_fields=["ends_at"])
+        ended += 1
+    return ended
+
+
+def schedule_window(
+    site_id: int | None, starts_at: datetime, ends_at: datetime | None, message: str = ""
+) -> MaintenanceWindow:
+    from maintenance_flags.models import MaintenanceWindow
+
+    window = MaintenanceWindow(site_id=site_id, starts_at=starts_at, ends_at=ends_at, message=message)
+    window.full_clean()
+    window.save()
+    return window
