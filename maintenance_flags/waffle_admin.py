@@ -31,7 +31,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from maintenance_flags.state import SWITCH_PREFIX, switch_model
+from maintenance_flags.names import READONLY_PREFIX, SWITCH_PREFIX
+from maintenance_flags.state import switch_model
 
 if TYPE_CHECKING:
     MixinBase = admin.ModelAdmin[Any]
@@ -41,7 +42,7 @@ else:
 SITE_MAINTENANCE_URL_NAME = "maintenance_flags_sitemaintenance_changelist"
 
 #: Our switches, kept out of bulk actions: maintenance mode and read-only mode, per site and for all.
-PROTECTED_PREFIXES = (SWITCH_PREFIX, "maintenance_readonly_")
+PROTECTED_PREFIXES = (SWITCH_PREFIX, READONLY_PREFIX)
 
 
 def ours() -> Q:
