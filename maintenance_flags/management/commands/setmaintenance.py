@@ -9,6 +9,8 @@ from typing import Any
 from django.contrib.sites.models import Site
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
 
 from maintenance_flags import bypass
 from maintenance_flags.audit import acting
@@ -20,37 +22,47 @@ from maintenance_flags.times import parse_duration, parse_when
 
 ACTIONS = ["on", "off", "status", "schedule", "bypass", "readonly", "history"]
 
+#: What ``--for``/``--until``, ``schedule`` and ``bypass`` print on stderr/stdout for people, by
+#: (readonly, on). Machine-readable lines (status, "already", JSON, history, the URL) stay in English.
+TURNED = {
+    (False, True): gettext_noop("Turned on for %(site)s (%(label)s)."),
+    (False, False): gettext_noop("Turned off for %(site)s (%(label)s)."),
+    (True, True): gettext_noop("Turned read-only on for %(site)s (%(label)s)."),
+    (True, False): gettext_noop("Turned read-only off for %(site)s (%(label)s)."),
+}
+
 
 class Command(BaseCommand):
-    help = (
+    help = gettext_noop(
         "Maintenance mode for sites (default: SITE_ID) or every site (--all): "
         "on|off|status|schedule|bypass|readonly on|off|history."
     )
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.description = _(self.help)  # translated when the parser is built, in the active language
         # Options may come before or after the site ids: `on --all`, `on 2 --for 30m`.
         parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=ACTIONS)
-        parser.add_argument("args", nargs="*", metavar="SITE_ID", help="Site ids (default: SITE_ID).")
-        parser.add_argument("--all", action="store_true", dest="all_sites", help="Every site (the global switch).")
-        parser.add_argument("--for", dest="duration", help="on/readonly: planned end after 90s, 30m, 2h, 1d.")
-        parser.add_argument("--until", help="on/readonly: planned end, ISO-8601 (naive: TIME_ZONE).")
-        parser.add_argument("--message", help="on/readonly/schedule: the message shown to visitors.")
-        parser.add_argument("--reason", default="", help="Recorded in the audit trail.")
-        parser.add_argument("--start", help="schedule: when the window opens (ISO-8601).")
-        parser.add_argument("--end", help="schedule: when it closes (ISO-8601; omit for open-ended).")
-        parser.add_argument("--json", action="store_true", help="status: machine-readable output.")
-        parser.add_argument("--check", action="store_true", help="status: exit 1 if any site is down or read-only.")
-        parser.add_argument("--minutes", type=int, default=bypass.DEFAULT_MINUTES, help="bypass: link lifetime.")
-        parser.add_argument("--label", default="", help="bypass: a label, to revoke by label later.")
-        parser.add_argument("--revoke-all", action="store_true", help="bypass: revoke every live token.")
-        parser.add_argument("--revoke", metavar="LABEL", help="bypass: revoke the tokens with this label.")
-        parser.add_argument("--scheme", choices=["https", "http"], default="https", help="bypass: URL scheme.")
-        parser.add_argument("--limit", type=int, default=50, help="history: how many events.")
+        parser.add_argument("args", nargs="*", metavar="SITE_ID", help=_("Site ids (default: SITE_ID)."))
+        parser.add_argument("--all", action="store_true", dest="all_sites", help=_("Every site (the global switch)."))
+        parser.add_argument("--for", dest="duration", help=_("on/readonly: planned end after 90s, 30m, 2h, 1d."))
+        parser.add_argument("--until", help=_("on/readonly: planned end, ISO-8601 (naive: TIME_ZONE)."))
+        parser.add_argument("--message", help=_("on/readonly/schedule: the message shown to visitors."))
+        parser.add_argument("--reason", default="", help=_("Recorded in the audit trail."))
+        parser.add_argument("--start", help=_("schedule: when the window opens (ISO-8601)."))
+        parser.add_argument("--end", help=_("schedule: when it closes (ISO-8601; omit for open-ended)."))
+        parser.add_argument("--json", action="store_true", help=_("status: machine-readable output."))
+        parser.add_argument("--check", action="store_true", help=_("status: exit 1 if any site is down or read-only."))
+        parser.add_argument("--minutes", type=int, default=bypass.DEFAULT_MINUTES, help=_("bypass: link lifetime."))
+        parser.add_argument("--label", default="", help=_("bypass: a label, to revoke by label later."))
+        parser.add_argument("--revoke-all", action="store_true", help=_("bypass: revoke every live token."))
+        parser.add_argument("--revoke", metavar="LABEL", help=_("bypass: revoke the tokens with this label."))
+        parser.add_argument("--scheme", choices=["https", "http"], default="https", help=_("bypass: URL scheme."))
+        parser.add_argument("--limit", type=int, default=50, help=_("history: how many events."))
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.options = options
@@ -58,7 +70,7 @@ class Command(BaseCommand):
         raw_ids: list[str] = [str(arg) for arg in args]
         if action == "readonly":
             if not raw_ids or raw_ids[0] not in ("on", "off"):
-                raise CommandError("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]")
+                raise CommandError(_("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]"))
             self._switch(raw_ids[1:], raw_ids[0] == "on", readonly=True)
         elif action in ("on", "off"):
             self._switch(raw_ids, action == "on", readonly=False)
@@ -70,23 +82,23 @@ class Command(BaseCommand):
     def _sites(self, raw_ids: list[str], default_all: bool) -> list[Site]:
         """The Sites named (every id checked before anything changes), or the default."""
         if self.options["all_sites"] and raw_ids:
-            raise CommandError("--all is the global switch: it cannot be combined with site ids.")
+            raise CommandError(_("--all is the global switch: it cannot be combined with site ids."))
         if not raw_ids:
             if default_all or self.options["all_sites"]:
                 return list(Site.objects.order_by("pk"))
             if conf.SITE_ID is None:
-                raise CommandError("SITE_ID is not set: name the site ids, or use --all.")
+                raise CommandError(_("SITE_ID is not set: name the site ids, or use --all."))
             raw_ids = [str(conf.SITE_ID)]
         ids = []
         for raw in raw_ids:
             try:
                 ids.append(int(raw))
             except ValueError:
-                raise CommandError(f"Site ids must be integers, not {raw!r}.") from None
+                raise CommandError(_("Site ids must be integers, not %(value)r.") % {"value": raw}) from None
         found = Site.objects.in_bulk(ids)
         missing = [str(i) for i in ids if i not in found]
         if missing:
-            raise CommandError(f"No Site with id {', '.join(missing)}: nothing was changed.")
+            raise CommandError(_("No Site with id %(ids)s: nothing was changed.") % {"ids": ", ".join(missing)})
         return [found[i] for i in dict.fromkeys(ids)]
 
     def _time(self, name: str) -> datetime | None:
@@ -96,19 +108,19 @@ class Command(BaseCommand):
         try:
             return parse_when(value)
         except ValueError as exc:
-            raise CommandError(f"--{name}: {exc}.") from None
+            raise CommandError(_("--%(option)s: %(error)s.") % {"option": name, "error": exc}) from None
 
     def _planned_end(self) -> datetime | None:
         duration, until = self.options["duration"], self._time("until")
         if duration and until:
-            raise CommandError("Use --for or --until, not both.")
+            raise CommandError(_("Use --for or --until, not both."))
         if duration:
             try:
                 return timezone.now() + parse_duration(duration)
             except ValueError as exc:
-                raise CommandError(f"--for: {exc}.") from None
+                raise CommandError(_("--%(option)s: %(error)s.") % {"option": "for", "error": exc}) from None
         if until is not None and until <= timezone.now():
-            raise CommandError(f"--until {until.isoformat()} is in the past.")
+            raise CommandError(_("--until %(time)s is in the past.") % {"time": until.isoformat()})
         return until
 
     # --- actions -------------------------------------------------------------------------------
@@ -118,7 +130,7 @@ class Command(BaseCommand):
         ends_at = self._planned_end() if on else None
         planned: datetime | _Keep | None = ends_at if ends_at is not None else KEEP
         if not on and (self.options["duration"] or self.options["until"]):
-            raise CommandError("--for/--until go with `on`.")
+            raise CommandError(_("--for/--until go with `on`."))
         message = self.options["message"]
         word = ("read-only " if readonly else "") + ("on" if on else "off")
         targets: list[tuple[str, str, str, int | None]] = []
@@ -131,11 +143,12 @@ class Command(BaseCommand):
                 targets.append((name, str(site.pk), site.domain, site.pk))
         with acting("command", reason=self.options["reason"]):
             for name, ident, label, site_id in targets:
-                _, changed = set_switch(name, on, message=message, ends_at=planned)
+                _switch_row, changed = set_switch(name, on, message=message, ends_at=planned)
                 if not on and not readonly:
                     end_open_windows(None if site_id is None else [site_id])
                 if changed:
-                    self.stderr.write(f"Turned {word} for {ident} ({label}).")
+                    shown = _("every site") if site_id is None else label
+                    self.stderr.write(_(TURNED[readonly, on]) % {"site": ident, "label": shown})
                 else:
                     self.stdout.write(f"{ident} {label} already {word}")
         self._print_status(sites)
@@ -150,7 +163,12 @@ class Command(BaseCommand):
         if self.options["check"]:
             down = [s for s in sites if (st := state_for_site_id(snapshot, s.pk, s)).active or st.readonly]
             if down:
-                raise CommandError(f"{len(down)} site(s) in maintenance or read-only.", returncode=1)
+                text = ngettext(
+                    "%(count)d site(s) in maintenance or read-only.",
+                    "%(count)d site(s) in maintenance or read-only.",
+                    len(down),
+                )
+                raise CommandError(text % {"count": len(down)}, returncode=1)
 
     def _print_status(self, sites: list[Site], snapshot: Snapshot | None = None) -> None:
         snapshot = snapshot or load_snapshot()
@@ -164,28 +182,38 @@ class Command(BaseCommand):
     def _schedule(self, raw_ids: list[str]) -> None:
         start, end = self._time("start"), self._time("end")
         if start is None:
-            raise CommandError("schedule needs --start (and usually --end).")
+            raise CommandError(_("schedule needs --start (and usually --end)."))
         if end is not None and end <= start:
-            raise CommandError("--end must be after --start.")
+            raise CommandError(_("--end must be after --start."))
         targets = [None] if self.options["all_sites"] else [s.pk for s in self._sites(raw_ids, default_all=False)]
         for site_id in targets:
             window = schedule_window(site_id, start, end, self.options["message"] or "")
-            where = "every site" if site_id is None else f"site {site_id}"
-            until = end.isoformat() if end else "no planned end"
-            self.stdout.write(f"Scheduled window #{window.pk} for {where}: {start.isoformat()} to {until}")
+            values = {
+                "id": window.pk,
+                "site": site_id,
+                "start": start.isoformat(),
+                "end": end.isoformat() if end else _("no planned end"),
+            }
+            if site_id is None:
+                text = _("Scheduled window #%(id)s for every site: %(start)s to %(end)s")
+            else:
+                text = _("Scheduled window #%(id)s for site %(site)s: %(start)s to %(end)s")
+            self.stdout.write(text % values)
 
     def _bypass(self, raw_ids: list[str]) -> None:
         if self.options["revoke_all"] or self.options["revoke"]:
             count = bypass.revoke(None if self.options["revoke_all"] else self.options["revoke"])
-            self.stdout.write(f"Revoked {count} bypass token(s).")
+            text = ngettext("Revoked %(count)d bypass token(s).", "Revoked %(count)d bypass token(s).", count)
+            self.stdout.write(text % {"count": count})
             return
         minutes = self.options["minutes"]
         if minutes <= 0:
-            raise CommandError("--minutes must be a positive number.")
+            raise CommandError(_("--minutes must be a positive number."))
         (site,) = self._sites(raw_ids[:1], default_all=False)
         row, token = bypass.issue(minutes, self.options["label"])
         self.stdout.write(f"{self.options['scheme']}://{site.domain}/?{bypass.PARAM}={token}")
-        self.stderr.write(f"Bypass token #{row.pk} valid until {row.expires_at.isoformat()}.")
+        text = _("Bypass token #%(id)s valid until %(time)s.")
+        self.stderr.write(text % {"id": row.pk, "time": row.expires_at.isoformat()})
 
     def _history(self, raw_ids: list[str]) -> None:
         from maintenance_flags.models import MaintenanceEvent
