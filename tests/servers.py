@@ -132,6 +132,7 @@ class Server:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     _dir: tempfile.TemporaryDirectory[str] | None = None
+    _last_log: str = ""
 
     def command(self) -> list[str]:
         if self.kind == "gunicorn":
@@ -198,9 +199,12 @@ class Server:
         return status_or_none(self.port, path)
 
     def log(self) -> str:
+        """Everything the server wrote (kept after it stopped)."""
+        if self._dir is None:
+            return self._last_log
         try:
             return self.log_path.read_text(errors="replace")
-        except (OSError, AssertionError):
+        except OSError:
             return ""
 
     def stop(self) -> None:
@@ -215,6 +219,7 @@ class Server:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         if self._dir is not None:
+            self._last_log = self.log()
             self._dir.cleanup()
             self._dir = None
 
@@ -333,6 +338,56 @@ def report_figure(test: str, name: str, value: float) -> None:
             out.write(line + "\n")
 
 
+class DatabaseLink:
+    """A server's way to the test database, which a test can cut and restore for real.
+
+    PostgreSQL and MariaDB: a :class:`TcpProxy` (closed port, open connections cut).
+    SQLite: the server opens the file through a symlinked directory that is renamed away
+    ("unable to open database file"), so the test's own connection is unaffected.
+    """
+
+    def __init__(self, settings_dict: Mapping[str, Any]) -> None:
+        self.settings_dict = dict(settings_dict)
+        self.vendor = os.environ.get("MF_DB", "sqlite")
+        self.proxy: TcpProxy | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        if self.vendor == "sqlite":
+            self._dir = tempfile.TemporaryDirectory(prefix="mf_dblink_")
+            self._link = Path(self._dir.name, "db")
+            self._off = Path(self._dir.name, "db.off")
+            target = Path(str(settings_dict["NAME"])).resolve()
+            os.symlink(target.parent, self._off)
+            self._name = str(self._link / target.name)
+        else:
+            default_port = "5432" if self.vendor == "postgres" else "3306"
+            self.proxy = TcpProxy(int(settings_dict.get("PORT") or default_port))
+
+    def env(self) -> dict[str, str]:
+        env = db_env(self.settings_dict)
+        if self.proxy is not None:
+            env.update({"MF_DB_HOST": "127.0.0.1", "MF_DB_PORT": str(self.proxy.port)})
+        else:
+            env["MF_DB_NAME"] = self._name
+        return env
+
+    def open(self) -> None:
+        if self.proxy is not None:
+            self.proxy.open()
+        elif not self._link.exists():
+            os.rename(self._off, self._link)
+
+    def close(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+        elif self._link.exists():
+            os.rename(self._link, self._off)
+
+    def stop(self) -> None:
+        self.close()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+
 # --- polling ----------------------------------------------------------------------------------
 
 
@@ -384,3 +439,44 @@ def converge(
                 raise AssertionError(f"not every server served {expected} within {timeout} s: {tails}\n{logs}")
             time.sleep(interval)
     return Convergence(elapsed, seen)
+
+
+# --- a toggler process (tests/test_concurrency.py, stress/) --------------------------------------
+
+
+def toggle_main() -> None:
+    """Toggle maintenance for site 1 from a separate process, writing one JSON line per write.
+
+    Run as ``python -c "from tests.servers import toggle_main; toggle_main()" SEED COUNT BARRIER``:
+    after Django is set up it creates ``BARRIER.ready.SEED`` and waits (at most 60 s) for
+    ``BARRIER.go``, so that several togglers start writing at the same moment. Each write is
+    ``setmaintenance on|off`` or ``waffle_switch maintenance_mode_site_1 on|off`` (in-process
+    ``call_command``), with its ``time.monotonic()`` start and end (one clock for every process).
+    """
+    import io
+    import random
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    seed, count, barrier = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    rng = random.Random(seed)
+    Path(f"{barrier}.ready.{seed}").touch()
+    deadline = time.monotonic() + 60
+    while not Path(f"{barrier}.go").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    sink = io.StringIO()
+    for _ in range(count):
+        on = rng.random() < 0.5
+        tool = rng.choice(["setmaintenance", "waffle_switch"])
+        word = "on" if on else "off"
+        start = time.monotonic()
+        if tool == "setmaintenance":
+            call_command("setmaintenance", word, stdout=sink)
+        else:
+            call_command("waffle_switch", "maintenance_mode_site_1", word, stdout=sink)
+        end = time.monotonic()
+        print(json.dumps({"start": start, "end": end, "on": on, "tool": tool, "seed": seed}), flush=True)
+        time.sleep(rng.random() * 0.15)
