@@ -94,6 +94,19 @@ def _check_number(name: str, minimum: float, integer: bool) -> list[CheckMessage
     return []
 
 
+def _check_patterns(name: str) -> list[CheckMessage]:
+    patterns = getattr(settings, name, [])
+    if isinstance(patterns, str) or not hasattr(patterns, "__iter__"):
+        return [_setting_error(name, "must be a list of regular expressions")]
+    errors: list[CheckMessage] = []
+    for pattern in patterns:
+        try:
+            exemptions.compile_pattern(str(pattern))
+        except exemptions.PatternError as exc:
+            errors.append(_setting_error(name, f"has a bad pattern {pattern!r} ({exc})"))
+    return errors
+
+
 @register()
 def check_settings(**kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
@@ -107,17 +120,12 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     for name in ("MAINTENANCE_BLOCK_STAFF",):
         if not isinstance(getattr(settings, name, False), bool):
             errors.append(_setting_error(name, "must be True or False"))
-    patterns = getattr(settings, "MAINTENANCE_ADMIN_IGNORED_URLS", [])
-    if isinstance(patterns, str) or not hasattr(patterns, "__iter__"):
-        errors.append(_setting_error("MAINTENANCE_ADMIN_IGNORED_URLS", "must be a list of regular expressions"))
-    else:
-        for pattern in patterns:
-            try:
-                exemptions.compile_pattern(str(pattern))
-            except exemptions.PatternError as exc:
-                errors.append(
-                    _setting_error("MAINTENANCE_ADMIN_IGNORED_URLS", f"has a bad pattern {pattern!r} ({exc})")
-                )
+    errors += _check_number("MAINTENANCE_ANNOUNCE_BEFORE", 0, integer=False)
+    for name in ("MAINTENANCE_ADMIN_IGNORED_URLS", "MAINTENANCE_HEALTH_CHECK_URLS"):
+        errors += _check_patterns(name)
+    names = getattr(settings, "MAINTENANCE_IGNORED_URL_NAMES", [])
+    if isinstance(names, str) or not hasattr(names, "__iter__") or not all(isinstance(n, str) for n in names):
+        errors.append(_setting_error("MAINTENANCE_IGNORED_URL_NAMES", "must be a list of URL names (strings)"))
     template = getattr(settings, "MAINTENANCE_503_TEMPLATE", None)
     if template is not None and not isinstance(template, str):
         errors.append(_setting_error("MAINTENANCE_503_TEMPLATE", "must be a template name (a string)"))

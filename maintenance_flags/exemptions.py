@@ -55,10 +55,8 @@ def compile_pattern(pattern: str) -> Matcher:
 
 
 def _describe(exc: Exception) -> str:
-    detail = exc.args[0] if exc.args else exc
-    if isinstance(detail, bytes):
-        detail = detail.decode("utf-8", "replace")
-    return str(detail)
+    detail = exc.args[0] if exc.args else ""
+    return detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
 
 
 def path_for_matching(path_info: str) -> str:

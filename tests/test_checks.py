@@ -76,6 +76,11 @@ def test_e003_waffle_missing() -> None:
         {"MAINTENANCE_ADMIN_IGNORED_URLS": "^admin"},
         {"MAINTENANCE_ADMIN_IGNORED_URLS": ["(unclosed"]},
         {"MAINTENANCE_503_TEMPLATE": 503},
+        {"MAINTENANCE_HEALTH_CHECK_URLS": ["(bad"]},
+        {"MAINTENANCE_HEALTH_CHECK_URLS": 1},
+        {"MAINTENANCE_IGNORED_URL_NAMES": "api:*"},
+        {"MAINTENANCE_IGNORED_URL_NAMES": [1]},
+        {"MAINTENANCE_ANNOUNCE_BEFORE": -5},
     ],
 )
 def test_e004_bad_settings(overrides: dict[str, object]) -> None:
@@ -92,6 +97,9 @@ def test_e004_bad_settings(overrides: dict[str, object]) -> None:
     MAINTENANCE_RETRY_AFTER=60,
     MAINTENANCE_FAIL_MODE="open",
     MAINTENANCE_BLOCK_STAFF=True,
+    MAINTENANCE_IGNORED_URL_NAMES=["api:*", "healthz"],
+    MAINTENANCE_HEALTH_CHECK_URLS=["^status$"],
+    MAINTENANCE_ANNOUNCE_BEFORE=3600,
 )
 def test_good_settings_pass() -> None:
     assert checks.check_settings() == []
