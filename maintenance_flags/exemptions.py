@@ -51,6 +51,8 @@ def compile_pattern(pattern: str) -> Matcher:
         compiled: Matcher = re2.compile(normalise_pattern(pattern), options)
     except re2.error as exc:
         raise PatternError(_describe(exc)) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate: RE2 compiles UTF-8
+        raise PatternError("the pattern is not valid Unicode text") from exc
     return compiled
 
 

@@ -179,23 +179,22 @@ def test_site_row_deleted_while_in_maintenance() -> None:
     with running(server):
         switch(site_switch_name(1), True)
         converge((server,), 503, TTL + MARGIN)
-        # Deleted behind Django's back (no signal): SITE_ID 1 names no Site, its switch remains.
-        table = connection.ops.quote_name(Site._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [1])
-        Site.objects.clear_cache()
-        hold(server, "/", 503, seconds=TTL + 1)
-        assert "This site is down for maintenance" in server.get("/").body  # site=None renders
-        # Deleted the ordinary way: its switch goes with it, so the site is no longer in maintenance.
-        site = Site.objects.create(pk=1, domain="example.com", name="example.com")
-        assert switch_model().objects.get(name=site_switch_name(1)).active  # the switch survived
-        site.delete()
+        # Deleted while in maintenance: its switch goes with it, so the site reopens.
+        Site.objects.get(pk=1).delete()
         assert not switch_model().objects.filter(name=site_switch_name(1)).exists()
         converge((server,), 200, TTL + MARGIN)
-        # The global switch still covers a SITE_ID that names no Site.
-        switch(ALL_SITES_SWITCH, True)
+        # SITE_ID 1 names no Site, yet its switch is on again (e.g. `waffle_switch --create`):
+        # maintenance applies and the page renders with site=None.
+        switch(site_switch_name(1), True)
         converge((server,), 503, TTL + MARGIN)
+        assert "This site is down for maintenance" in server.get("/").body
         assert server.get("/", headers={"Accept": "application/json"}).status == 503
+        # The global switch alone covers a SITE_ID that names no Site.
+        switch(site_switch_name(1), False)
+        switch(ALL_SITES_SWITCH, True)
+        hold(server, "/", 503, seconds=TTL + 0.5)
+        switch(ALL_SITES_SWITCH, False)
+        converge((server,), 200, TTL + MARGIN)
     assert_clean_log(server)
 
 

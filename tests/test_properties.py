@@ -184,10 +184,12 @@ def test_parse_ip_never_raises_and_accepts_only_bare_addresses(value: str) -> No
 
 
 literal = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+# The body of a pattern after its lead: a leading "/" would itself be a lead (tested through ``lead``).
+body_text = literal.filter(lambda text: not text.startswith("/"))
 
 
 @PROPERTY
-@given(body=literal, lead=st.sampled_from(["^/", "/", "^", ""]))
+@given(body=body_text, lead=st.sampled_from(["^/", "/", "^", ""]))
 def test_normalise_pattern_only_rewrites_the_leading_slash(body: str, lead: str) -> None:
     pattern = lead + re.escape(body)
     normalised = exemptions.normalise_pattern(pattern)
@@ -195,7 +197,7 @@ def test_normalise_pattern_only_rewrites_the_leading_slash(body: str, lead: str)
 
 
 @PROPERTY
-@given(body=literal, lead=st.sampled_from(["^/", "/", "^"]), path=st.one_of(literal, url_paths))
+@given(body=body_text, lead=st.sampled_from(["^/", "/", "^"]), path=st.one_of(literal, url_paths))
 def test_slash_and_no_slash_patterns_exempt_the_same_paths(body: str, lead: str, path: str) -> None:
     """``^x``, ``^/x`` and ``/x`` all mean: the path (without its slash) starts with x."""
     matcher = exemptions.compile_pattern(lead + re.escape(body))
