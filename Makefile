@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MANAGE := $(BIN)/python testproject/manage.py
 PYTEST_ARGS ?=
-APT_PACKAGES := chromium chromium-driver libmariadb-dev pkg-config wrk
+APT_PACKAGES := chromium chromium-driver libmariadb-dev pkg-config wrk gettext
 
 .PHONY: demo test lint types test-sqlite test-postgres test-mariadb coverage \
         sysdeps venv services lock clean

@@ -196,10 +196,12 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
                 readonly = f"readonly-{row.key}" in request.POST
                 if on != row.on or (on and message != row.message):
                     set_switch(row.switch, on, message=message)
-                    changed.append(f"{label} {_('on') if on else _('off')}")
+                    text = _("%(site)s: maintenance on") if on else _("%(site)s: maintenance off")
+                    changed.append(text % {"site": label})
                 if readonly != row.readonly or (readonly and message != row.message):
                     set_switch(row.readonly_switch, readonly, message=message)
-                    changed.append(f"{label} {_('read-only on') if readonly else _('read-only off')}")
+                    text = _("%(site)s: read-only on") if readonly else _("%(site)s: read-only off")
+                    changed.append(text % {"site": label})
         store.invalidate()
         return changed
 

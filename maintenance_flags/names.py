@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_noop
+
 if TYPE_CHECKING:
     from waffle.models import AbstractBaseSwitch
 
@@ -14,12 +16,13 @@ READONLY_PREFIX = "maintenance_readonly_"
 READONLY_SITE_PREFIX = "maintenance_readonly_site_"
 READONLY_ALL_SITES_SWITCH = "maintenance_readonly_all_sites"
 
-REASON_SITE = "site switch"
-REASON_GLOBAL = "global switch"
-REASON_WINDOW = "window"
-REASON_READONLY = "read-only"
-REASON_OFF = "off"
-REASON_UNKNOWN = "state unavailable"
+# Plain strings (machine-readable in `setmaintenance status`), marked for translation in the admin.
+REASON_SITE = gettext_noop("site switch")
+REASON_GLOBAL = gettext_noop("global switch")
+REASON_WINDOW = gettext_noop("window")
+REASON_READONLY = gettext_noop("read-only")
+REASON_OFF = gettext_noop("off")
+REASON_UNKNOWN = gettext_noop("state unavailable")
 
 
 def site_switch_name(site_id: int) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -16,7 +17,7 @@ def parse_duration(value: str) -> timedelta:
     """``Ns``, ``Nm``, ``Nh`` or ``Nd``; raises ValueError otherwise."""
     match = _DURATION.match(value)
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{value!r} is not a duration like 90s, 30m, 2h or 1d")
+        raise ValueError(_("%(value)r is not a duration like 90s, 30m, 2h or 1d") % {"value": value})
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -27,7 +28,7 @@ def parse_when(value: str) -> datetime:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ValueError(f"{value!r} is not an ISO-8601 date and time like 2026-12-01T02:00Z")
+        raise ValueError(_("%(value)r is not an ISO-8601 date and time like 2026-12-01T02:00Z") % {"value": value})
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
     return parsed

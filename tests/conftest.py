@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 from django.contrib.sites.models import Site
 from django.test import Client
+from django.utils import translation
 
 from maintenance_flags.state import ALL_SITES_SWITCH, set_switch, site_switch_name, store
 
@@ -14,8 +15,10 @@ def _fresh_state() -> Iterator[None]:
     """Every test starts with no memoised state and the Site cache cleared."""
     store.reset()
     Site.objects.clear_cache()
+    translation.deactivate()  # LocaleMiddleware leaves the last request's language active
     yield
     store.reset()
+    translation.deactivate()
 
 
 @pytest.fixture
