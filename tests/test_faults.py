@@ -7,6 +7,7 @@ existing), never mocked. For each: what the visitor gets, what is logged, and re
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.sites.models import Site
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from maintenance_flags.state import ALL_SITES_SWITCH, site_switch_name, switch_model
 from tests.servers import (
@@ -168,6 +171,21 @@ def test_setmaintenance_works_while_waffles_cache_is_down(dead_redis: dict[str, 
     result = manage("setmaintenance", "on", env=env)
     assert "on" in result.stdout
     assert switch_model().objects.get(name=site_switch_name(1)).active
+
+
+def test_setmaintenance_in_process_while_waffles_cache_is_down(
+    dead_redis: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same, in this process (so coverage sees the handling): a WARNING, not a traceback."""
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "waffle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead_redis["MF_REDIS_URL"]},
+    }
+    out = io.StringIO()
+    with override_settings(CACHES=caches, WAFFLE_CACHE_NAME="waffle"), caplog.at_level("WARNING"):
+        call_command("setmaintenance", "on", stdout=out)
+    assert switch_model().objects.get(name=site_switch_name(1)).active
+    assert any(r.name == "maintenance_flags" and r.levelname == "WARNING" for r in caplog.records)
 
 
 # --- the Site row disappears ----------------------------------------------------------------------
