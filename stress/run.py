@@ -177,7 +177,7 @@ def main() -> int:
     parser.add_argument("--flip-every", type=float, default=1.0)
     parser.add_argument("--ttl", type=float, default=0.5, help="MAINTENANCE_STATE_TTL of the servers")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (8 = the server's threads)")
     parser.add_argument("--margin", type=float, default=1.0, help="allowed follow time beyond the TTL")
     parser.add_argument("--output", default=str(HERE / "results.md"))
     args = parser.parse_args()
