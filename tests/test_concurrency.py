@@ -111,8 +111,9 @@ class Traffic:
 def test_concurrent_toggles_end_in_the_last_write_everywhere() -> None:
     env = {**db_env(connection.settings_dict), "MF_STATE_TTL": str(TTL)}
     servers = (Server("gunicorn", env, name="gunicorn"), Server("uvicorn", env, name="uvicorn"))
-    barrier = tempfile.mkdtemp(prefix="mf_barrier_") + "/b"
-    with running(*servers), Traffic(servers) as traffic:
+    barrier_dir = tempfile.TemporaryDirectory(prefix="mf_barrier_")
+    barrier = barrier_dir.name + "/b"
+    with barrier_dir, running(*servers), Traffic(servers) as traffic:
         # Both states are served before the storm: off (as migrated), then on.
         converge(servers, 200, TTL + MARGIN)
         switch = switch_model().objects.get(name=site_switch_name(1))
