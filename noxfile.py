@@ -147,28 +147,33 @@ def _constraints(session: nox.Session) -> Path:
 def tests(session: nox.Session, django: str, db: str) -> None:
     """One cell: install the project for this Python and Django, run the suite on ``db``."""
     started = time.monotonic()
-    constraints = _constraints(session)
-    session.install("-c", str(constraints), DJANGOS[django], "-e", ".", "--group", "test")
-    session.run(
-        "python",
-        "-c",
-        "import sys; from importlib.metadata import version as v; "
-        "print('cell: Python', sys.version.split()[0], '· Django', v('django'), '· waffle', v('django-waffle'))",
-    )
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-m",
-        "not browser",
-        "-n",
-        "2",
-        "-p",
-        "no:cacheprovider",
-        *session.posargs,
-        env={"MF_DB": db, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    elapsed = time.monotonic() - started
-    session.log(f"cell {session.python} · Django {django} · {db}: passed in {elapsed:.0f} s")
-    with TIMINGS.open("a") as timings:
-        timings.write(f"{session.python}\t{django}\t{db}\t{elapsed:.1f}\n")
+    outcome = "failed"
+    try:
+        constraints = _constraints(session)
+        session.install("-c", str(constraints), DJANGOS[django], "-e", ".", "--group", "test")
+        session.run(
+            "python",
+            "-c",
+            "import sys; from importlib.metadata import version as v; "
+            "print('cell: Python', sys.version.split()[0], '· Django', v('django'), '· waffle', v('django-waffle'))",
+        )
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            "-m",
+            "not browser",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            *session.posargs,
+            env={"MF_DB": db, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        outcome = "passed"
+    finally:
+        elapsed = time.monotonic() - started
+        session.log(f"cell {session.python} · Django {django} · {db}: {outcome} in {elapsed:.0f} s")
+        TIMINGS.parent.mkdir(exist_ok=True)
+        with TIMINGS.open("a") as timings:
+            timings.write(f"{session.python}\t{django}\t{db}\t{outcome}\t{elapsed:.1f}\n")
