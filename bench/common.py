@@ -30,7 +30,7 @@ PEERS: dict[str, list[str]] = {
 LABELS = {
     "baseline": "baseline (no maintenance middleware)",
     "mf": "maintenance_flags",
-    "mfp": "maintenance_flags + proposed patch",
+    "mfp": "maintenance_flags + proposed patches",
     "waffle": "naive waffle switch_is_active",
     "mm": f"django-maintenance-mode {MM_VERSION}",
     "mm2": f"django-maintenancemode-2 {MM2_VERSION}",

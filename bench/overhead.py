@@ -18,7 +18,7 @@ from common import BENCH, LABELS, ROOT, JsonProcess, env_for, log, median, pytho
 
 BOTH = ("anon", "staff")
 ANON = ("anon",)
-PATCH = BENCH / "proposed" / "503-fast-path.diff"
+PATCHES = BENCH / "proposed"
 
 # (row label, worker kind, state, users)
 VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
@@ -50,17 +50,21 @@ ROW_LABELS = {
 
 
 def patched_tree(tmp: Path) -> Path | None:
-    """A copy of maintenance_flags/ with the proposed patch applied, or None if it does not apply."""
-    if not PATCH.exists():
+    """A copy of maintenance_flags/ with the proposed patches applied, or None if none applies."""
+    patches = sorted(PATCHES.glob("*.diff"))
+    if not patches:
         return None
     tree = tmp / "patched"
     tmp.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "maintenance_flags", tree / "maintenance_flags")
-    result = subprocess.run(["git", "apply", str(PATCH)], cwd=tree, capture_output=True, text=True)
-    if result.returncode != 0:
-        log(f"proposed patch does not apply (already merged?): {result.stderr.strip()}")
-        return None
-    return tree
+    applied = []
+    for patch in patches:
+        result = subprocess.run(["git", "apply", str(patch)], cwd=tree, capture_output=True, text=True)
+        if result.returncode == 0:
+            applied.append(patch.name)
+        else:
+            log(f"proposed patch {patch.name} does not apply (merged already?): {result.stderr.strip()}")
+    return tree if applied else None
 
 
 def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
@@ -89,6 +93,7 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
         times: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
         ratios: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
         statuses: dict[tuple[str, str, str], int] = {}
+        alone: dict[str, list[float]] = {"mf": [], "mfp": []}
         rng = random.Random(5)
         for r in range(rounds):
             order = cases[:]
@@ -105,6 +110,9 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
                 statuses[key] = reply["status"]
             for key, us in this_round.items():
                 ratios[key].append(us / this_round[("baseline", key[1], key[2])])
+            for kind in ("mf", "mfp"):  # the middleware alone, maintenance off: its absolute cost
+                if kind in workers:
+                    alone[kind].append(workers[kind].ask({"op": "middleware", "state": {"on": False}, "n": 3000})["us"])
             log(f"round {r + 1}/{rounds} done")
         queries: dict[tuple[str, str, str], dict[str, Any]] = {}
         for label, kind, state, server, user in cases:
@@ -121,6 +129,7 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
             "rounds": rounds,
             "versions": {kind: w.hello["django"] for kind, w in workers.items()},
             "patched": tree is not None,
+            "alone": alone,
         }
     finally:
         for worker in workers.values():

@@ -131,7 +131,7 @@ def section(result: dict[str, Any]) -> list[str]:
     ]
     names = {"baseline": "baseline (no maintenance middleware)", "mf off": "maintenance_flags, off",
              "mf on": "maintenance_flags, on (anonymous 503)",
-             "mf+patch on": "maintenance_flags + bench/proposed/503-fast-path.diff, on"}  # fmt: skip
+             "mf+patch on": "maintenance_flags + the patches in bench/proposed/, on"}  # fmt: skip
     for label, values in rps.items():
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(result["statuses"][label].items()))
         lines.append(

@@ -9,6 +9,7 @@ and answers one JSON line each on stdout (everything else printed goes to stderr
 ``{"op": "queries", "state": ..., "server": ..., "user": ..., "n": N}``
     -> ``{"queries": per request, "app_queries": per request, excluding session/user loads}``
 ``{"op": "profile", ...same as time..., "top": 25}`` -> ``{"profile": "cProfile text"}``
+``{"op": "middleware", "state": ..., "n": N}`` -> ``{"us": ...}``: maintenance_flags' middleware alone
 
 Times are CPU time of the whole process (all threads: ASGI hops to worker threads), which is
 what a request costs the server and is far less disturbed by other load on the machine than
@@ -206,7 +207,30 @@ class Runner:
         return self.wsgi_batch(user, n) if server == "wsgi" else self.asgi_batch(user, n)
 
     # --- commands ---------------------------------------------------------------------------
+    def middleware_alone(self, n: int) -> float:
+        """CPU µs per call of maintenance_flags' middleware alone (a stub view, anonymous requests)."""
+        from django.contrib.auth.models import AnonymousUser
+        from django.http import HttpResponse
+        from django.test import RequestFactory
+
+        from maintenance_flags.middleware import MaintenanceModeMiddleware
+
+        response = HttpResponse("ok")
+        middleware = MaintenanceModeMiddleware(lambda request: response)
+        factory = RequestFactory()
+        requests = [factory.get("/", HTTP_ACCEPT=ACCEPT) for _ in range(n)]
+        for request in requests:
+            request.user = AnonymousUser()
+        middleware(requests[0])  # state refresh
+        gc.collect()
+        start = time.process_time()
+        for request in requests:
+            middleware(request)
+        return (time.process_time() - start) / n * 1e6
+
     def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        if cmd["op"] == "middleware":
+            return {"us": self.middleware_alone(int(cmd["n"]))}
         server, user, n = cmd["server"], cmd["user"], int(cmd["n"])
         self.batch(server, user, int(cmd.get("warmup", 50)))  # state refresh, caches, connections
         if cmd["op"] == "time":
