@@ -291,6 +291,7 @@ class StateStore:
             self._lock.release()
 
     def _refresh(self) -> Snapshot:
+        started = time.monotonic()  # the data is as old as the moment the read began
         try:
             snapshot = load_snapshot()
         except Exception:  # any failure: database down, table missing, ...
@@ -300,6 +301,7 @@ class StateStore:
                 exc_info=True,
             )
             snapshot = self._snapshot if self._snapshot is not None else UNKNOWN
+            started = time.monotonic()  # retry at most once per TTL after a failed read
         else:
             if self._snapshot is not None and not self._snapshot.known:
                 logger.warning("The maintenance state can be read again")
@@ -307,7 +309,7 @@ class StateStore:
 
             run_transitions(snapshot)
         self._snapshot = snapshot
-        self._fetched_at = time.monotonic()
+        self._fetched_at = started
         return snapshot
 
     def invalidate(self) -> None:

@@ -6,10 +6,11 @@ invalidation, our audit trail and the ``maintenance_started``/``ended`` signals 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,6 +37,9 @@ def switch_note(name: str) -> str:
     return f"maintenance_flags: {kind} for site {site_id_of(name)}."
 
 
+logger = logging.getLogger("maintenance_flags")
+
+
 class _Keep:
     def __repr__(self) -> str:
         return "KEEP"
@@ -55,25 +59,36 @@ def set_switch(
     """
     from maintenance_flags.models import SwitchDetail
 
-    with transaction.atomic():
-        model = switch_model()
-        switch = model.objects.select_for_update().filter(name=name).first()
-        was_active = bool(switch is not None and switch.active)
-        if switch is None:
-            switch = model(name=name, note=switch_note(name))
-        if active:
-            detail, _ = SwitchDetail.objects.get_or_create(switch_name=name)
-            if message is not None:
-                detail.message = message
-            if not isinstance(ends_at, _Keep):
-                detail.ends_at = ends_at
-            detail.save()
-        changed = was_active != active
-        if changed or switch.pk is None:
-            switch.active = active
-            switch.save()
-        if not active:
-            SwitchDetail.objects.filter(switch_name=name).delete()
+    committed = False
+    try:
+        with transaction.atomic():
+            model = switch_model()
+            switch = model.objects.select_for_update().filter(name=name).first()
+            was_active = bool(switch is not None and switch.active)
+            if switch is None:
+                switch = model(name=name, note=switch_note(name))
+            if active:
+                detail, _ = SwitchDetail.objects.get_or_create(switch_name=name)
+                if message is not None:
+                    detail.message = message
+                if not isinstance(ends_at, _Keep):
+                    detail.ends_at = ends_at
+                detail.save()
+            changed = was_active != active
+            if changed or switch.pk is None:
+                switch.active = active
+                switch.save()
+            if not active:
+                SwitchDetail.objects.filter(switch_name=name).delete()
+            committed = True
+    except Exception as exc:
+        # Raised by an on-commit callback after the change was committed: waffle flushes its
+        # cache on commit, which fails while that cache (e.g. Redis) is down. The switch did
+        # change, and our state reads never go through waffle's cache: report and go on.
+        if not committed or isinstance(exc, DatabaseError):
+            raise
+        logger.warning("%s was saved, but a post-commit step failed (waffle's cache down?)", name, exc_info=True)
+    assert switch is not None
     return switch, changed
 
 

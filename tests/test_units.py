@@ -208,3 +208,52 @@ def test_async_user_that_cannot_be_loaded_is_anonymous() -> None:
     request.auser = auser  # type: ignore[attr-defined]
     assert async_to_sync(aload_user)(request) is None
     assert async_to_sync(aload_user)(RequestFactory().get("/")) is None  # no AuthenticationMiddleware
+
+
+# --- switches: a failure after the commit is reported, not raised -----------------------------------
+
+
+def _atomic_failing_on_exit(error: Exception) -> Any:
+    """set_switch's own (outermost, argument-less) atomic block fails as it exits."""
+    from contextlib import contextmanager
+
+    from django.db import transaction
+
+    real = transaction.atomic
+
+    @contextmanager
+    def failing() -> Any:
+        with real():
+            yield
+        raise error
+
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        return real(*args, **kwargs) if args or kwargs else failing()
+
+    return atomic
+
+
+def test_post_commit_failure_is_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from maintenance_flags import switches
+
+    monkeypatch.setattr(switches.transaction, "atomic", _atomic_failing_on_exit(ConnectionError("redis down")))
+    switch, changed = switches.set_switch("maintenance_mode_site_1", True)
+    assert changed
+    assert switch.active
+    assert "post-commit step failed" in caplog.text
+
+
+@pytest.mark.parametrize("error", [DatabaseError("commit failed"), RuntimeError("before commit")])
+def test_failures_before_or_at_commit_are_raised(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    from maintenance_flags import switches
+
+    if isinstance(error, DatabaseError):
+        monkeypatch.setattr(switches.transaction, "atomic", _atomic_failing_on_exit(error))
+    else:
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise error
+
+        monkeypatch.setattr(switches, "switch_model", broken)
+    with pytest.raises(type(error)):
+        switches.set_switch("maintenance_mode_site_1", True)
