@@ -1,14 +1,18 @@
-"""Typed access to the ``MAINTENANCE_*`` settings, read on every access.
+"""Typed access to the ``MAINTENANCE_*`` settings, read at use time.
 
-Reading at use time (rather than import time) is what makes
-``override_settings`` work in tests and keeps this module free of state.
+Reading at use time (rather than import time) is what makes ``override_settings`` work in
+tests. Values are memoised until Django's ``setting_changed`` signal (sent by
+``override_settings``): reading a setting through ``django.conf.settings`` costs several
+microseconds, and the middleware reads a few on every request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULT_ADMIN_IGNORED_URLS = ("^admin",)
 DEFAULT_HEALTH_CHECK_URLS = ("^healthz?/?$", "^readyz?/?$", "^livez?/?$", "^ping/?$")
@@ -18,60 +22,81 @@ DEFAULT_STATE_TTL = 2.0
 FAIL_MODES = ("closed", "open")
 
 
+_T = TypeVar("_T")
+_memo: dict[str, Any] = {}
+
+
+def _setting(name: str, default: _T) -> _T:
+    """``getattr(settings, name, default)``, memoised until the next ``setting_changed``."""
+    try:
+        value: _T = _memo[name]
+    except KeyError:
+        value = _memo[name] = getattr(settings, name, default)
+    return value
+
+
+def forget_settings(**kwargs: Any) -> None:
+    """Drop the memo (connected to ``setting_changed``; call it after assigning to settings directly)."""
+    _memo.clear()
+
+
+setting_changed.connect(forget_settings, dispatch_uid="maintenance_flags.conf.forget_settings")
+
+
 class Settings:
     """One property per setting; defaults live here and nowhere else."""
 
     @property
     def MAINTENANCE_503_TEMPLATE(self) -> str | None:
-        return getattr(settings, "MAINTENANCE_503_TEMPLATE", None)
+        return _setting("MAINTENANCE_503_TEMPLATE", None)
 
     @property
     def MAINTENANCE_ADMIN_IGNORED_URLS(self) -> Sequence[str]:
-        return getattr(settings, "MAINTENANCE_ADMIN_IGNORED_URLS", DEFAULT_ADMIN_IGNORED_URLS)
+        return _setting("MAINTENANCE_ADMIN_IGNORED_URLS", DEFAULT_ADMIN_IGNORED_URLS)
 
     @property
     def MAINTENANCE_HEALTH_CHECK_URLS(self) -> Sequence[str]:
-        return getattr(settings, "MAINTENANCE_HEALTH_CHECK_URLS", DEFAULT_HEALTH_CHECK_URLS)
+        return _setting("MAINTENANCE_HEALTH_CHECK_URLS", DEFAULT_HEALTH_CHECK_URLS)
 
     @property
     def MAINTENANCE_IGNORED_URL_NAMES(self) -> Sequence[str]:
-        return getattr(settings, "MAINTENANCE_IGNORED_URL_NAMES", ())
+        return _setting("MAINTENANCE_IGNORED_URL_NAMES", ())
 
     @property
     def MAINTENANCE_ANNOUNCE_BEFORE(self) -> float:
-        return float(getattr(settings, "MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE))
+        return float(_setting("MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE))
 
     @property
     def MAINTENANCE_BLOCK_STAFF(self) -> bool:
-        return bool(getattr(settings, "MAINTENANCE_BLOCK_STAFF", False))
+        return bool(_setting("MAINTENANCE_BLOCK_STAFF", False))
 
     @property
     def MAINTENANCE_ALLOWED_IPS(self) -> Sequence[str]:
-        return getattr(settings, "MAINTENANCE_ALLOWED_IPS", ())
+        return _setting("MAINTENANCE_ALLOWED_IPS", ())
 
     @property
     def INTERNAL_IPS(self) -> Sequence[str]:
-        return getattr(settings, "INTERNAL_IPS", ())
+        return _setting("INTERNAL_IPS", ())
 
     @property
     def MAINTENANCE_TRUSTED_PROXIES(self) -> Sequence[str]:
-        return getattr(settings, "MAINTENANCE_TRUSTED_PROXIES", ())
+        return _setting("MAINTENANCE_TRUSTED_PROXIES", ())
 
     @property
     def MAINTENANCE_RETRY_AFTER(self) -> int:
-        return int(getattr(settings, "MAINTENANCE_RETRY_AFTER", DEFAULT_RETRY_AFTER))
+        return int(_setting("MAINTENANCE_RETRY_AFTER", DEFAULT_RETRY_AFTER))
 
     @property
     def MAINTENANCE_STATE_TTL(self) -> float:
-        return float(getattr(settings, "MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL))
+        return float(_setting("MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL))
 
     @property
     def MAINTENANCE_FAIL_MODE(self) -> str:
-        return str(getattr(settings, "MAINTENANCE_FAIL_MODE", "closed"))
+        return str(_setting("MAINTENANCE_FAIL_MODE", "closed"))
 
     @property
     def SITE_ID(self) -> int | None:
-        return getattr(settings, "SITE_ID", None)
+        return _setting("SITE_ID", None)
 
 
 conf = Settings()

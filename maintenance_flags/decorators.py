@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from maintenance_flags.decisions import EXEMPT_ATTR, evaluate
 from maintenance_flags.middleware import aload_user, load_user
-from maintenance_flags.responses import maintenance_response
+from maintenance_flags.responses import amaintenance_response, maintenance_response
 from maintenance_flags.state import store
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
@@ -38,7 +38,7 @@ def force_maintenance(view: ViewFunc) -> ViewFunc:
             if verdict.needs_user:
                 verdict = verdict.with_user(await aload_user(request))
             if verdict.blocked:
-                return await sync_to_async(maintenance_response)(request, verdict.state)
+                return await amaintenance_response(request, verdict.state)
             return await view(request, *args, **kwargs)
 
         return async_wrapper  # type: ignore[return-value]

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 from maintenance_flags import bypass
 from maintenance_flags.audit import current_request
 from maintenance_flags.decisions import Verdict, evaluate
-from maintenance_flags.responses import maintenance_response
+from maintenance_flags.responses import amaintenance_response, maintenance_response
 from maintenance_flags.state import store
 
 logger = logging.getLogger("maintenance_flags")
@@ -92,7 +92,7 @@ class MaintenanceModeMiddleware:
             verdict = verdict.with_user(await aload_user(request))
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
-            return await sync_to_async(maintenance_response)(request, verdict.state)
+            return await amaintenance_response(request, verdict.state)
         token = current_request.set(request)
         try:
             return await cast(Awaitable[HttpResponseBase], self.get_response(request))

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import DisallowedHost
@@ -100,6 +101,11 @@ class Snapshot:
                 site = self.sites_by_domain.get(domain)
         return site
 
+    @cached_property
+    def quiet(self) -> bool:
+        """Nothing is on and no window exists: every site is simply open (the usual case)."""
+        return not self.windows and not any(self.switches.values())
+
     def ignored_for(self, site_id: int | None) -> list[Matcher]:
         return [m for owner, m in self.ignored if owner is None or owner == site_id]
 
@@ -159,6 +165,8 @@ def state_for_site_id(
     if not snapshot.known:
         closed = conf.MAINTENANCE_FAIL_MODE != "open"
         return SiteState(closed, REASON_UNKNOWN, site, site_id, known=False)
+    if snapshot.quiet:  # no clock, no switch lookups
+        return SiteState(False, REASON_OFF, site, site_id)
     now = now or timezone.now()
     causes: list[tuple[str, Detail]] = []
     if site_id is not None and (detail := snapshot.switch_on(site_switch_name(site_id), now)):
