@@ -9,7 +9,7 @@ snapshot and the user. The checks run cheapest first: path, IP, bypass token, th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
@@ -17,7 +17,10 @@ from django.urls import Resolver404, resolve
 from maintenance_flags import bypass, exemptions
 from maintenance_flags.conf import conf
 from maintenance_flags.names import REASON_SITE
-from maintenance_flags.state import SiteState, Snapshot, state_for_request
+from maintenance_flags.state import SiteState, Snapshot, overrides, state_for_request, state_for_site_id
+
+if TYPE_CHECKING:
+    from django.contrib.sites.models import Site
 
 LET_THROUGH_IGNORED = "ignored"
 LET_THROUGH_IP = "ip"
@@ -54,6 +57,8 @@ class Verdict:
 
 def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
     """Decide without touching the database; ``force`` puts the site in maintenance for this view."""
+    if snapshot.quiet and not force and not overrides:
+        return _open_verdict(snapshot, snapshot.site_for(request))
     state = state_for_request(snapshot, request)
     if force and not state.active:
         state = replace(state, active=True, reason=REASON_SITE, readonly=False)
@@ -73,6 +78,16 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     if not force and view_exempt(request):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)
     return Verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
+
+
+def _open_verdict(snapshot: Snapshot, site: Site | None) -> Verdict:
+    """Nothing is on anywhere (the usual case): one shared verdict per site and snapshot."""
+    key = ("open", site.pk if site is not None else None)
+    verdict = snapshot.memo.get(key)
+    if verdict is None:
+        site_id = site.pk if site is not None else conf.SITE_ID
+        verdict = snapshot.memo[key] = Verdict(state_for_site_id(snapshot, site_id, site), blocked=False)
+    return verdict
 
 
 def ip_allowed(request: HttpRequest) -> bool:

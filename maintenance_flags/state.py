@@ -85,6 +85,8 @@ class Snapshot:
     details: dict[str, Detail] = field(default_factory=dict)
     bypass_tokens: frozenset[int] = frozenset()
     known: bool = True
+    # Per-snapshot memo for derived values (e.g. the verdict for an open site); not compared.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def site_for(self, request: HttpRequest) -> Site | None:
         """``Site.objects.get_current(request)``, answered from memory."""
