@@ -9,8 +9,10 @@ snapshot and the user. The checks run cheapest first: path, IP, bypass token, th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
@@ -64,12 +66,12 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
         state = replace(state, active=True, reason=REASON_SITE, readonly=False)
     if not state.active and not (state.blocks_writes_only and request.method not in SAFE_METHODS):
         return Verdict(state, blocked=False)
-    matchers = [
-        *exemptions.settings_matchers(conf.MAINTENANCE_ADMIN_IGNORED_URLS),
-        *exemptions.settings_matchers(conf.MAINTENANCE_HEALTH_CHECK_URLS),
+    patterns = (
+        *conf.MAINTENANCE_ADMIN_IGNORED_URLS,
+        *conf.MAINTENANCE_HEALTH_CHECK_URLS,
         *snapshot.ignored_for(state.site_id),
-    ]
-    if exemptions.matches_any(request.path_info, matchers):
+    )
+    if exemptions.combined_matcher(patterns).match(exemptions.path_for_matching(request.path_info)) is not None:
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
     if ip_allowed(request):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IP)
@@ -100,13 +102,27 @@ def ip_allowed(request: HttpRequest) -> bool:
 
 def view_exempt(request: HttpRequest) -> bool:
     """The view is ``@maintenance_exempt`` or its URL name is in ``MAINTENANCE_IGNORED_URL_NAMES``."""
+    names = tuple(conf.MAINTENANCE_IGNORED_URL_NAMES)
+    return _view_exempt(getattr(request, "urlconf", None), request.path_info, names)
+
+
+@lru_cache(maxsize=1024)
+def _view_exempt(urlconf: Any, path_info: str, ignored_names: tuple[str, ...]) -> bool:
+    """Memoised per path (bounded): resolving costs more than the rest of the decision."""
     try:
-        match = resolve(request.path_info, urlconf=getattr(request, "urlconf", None))
+        match = resolve(path_info, urlconf=urlconf)
     except Resolver404:
         return False
     if getattr(match.func, EXEMPT_ATTR, False):
         return True
-    return url_name_ignored(match.url_name, match.namespaces, conf.MAINTENANCE_IGNORED_URL_NAMES)
+    return url_name_ignored(match.url_name, match.namespaces, ignored_names)
+
+
+def _forget_views(**kwargs: Any) -> None:
+    _view_exempt.cache_clear()  # ROOT_URLCONF or other settings changed (override_settings)
+
+
+setting_changed.connect(_forget_views, dispatch_uid="maintenance_flags.decisions.forget_views")
 
 
 def url_name_ignored(url_name: str | None, namespaces: list[str], ignored: Any) -> bool:

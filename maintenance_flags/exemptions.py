@@ -78,20 +78,37 @@ def matches_any(path_info: str, matchers: Iterable[Matcher]) -> bool:
     return any(matcher.match(path) is not None for matcher in matchers)
 
 
-def settings_matchers(patterns: Sequence[str]) -> tuple[Matcher, ...]:
-    """Compile patterns from settings; bad ones are reported by system check E004."""
-    return _settings_matchers(tuple(patterns))
+class AnyOf:
+    """Matches when any of its matchers does."""
+
+    def __init__(self, matchers: Sequence[Matcher]) -> None:
+        self.matchers = tuple(matchers)
+
+    def match(self, text: str) -> object | None:
+        return next((m for m in self.matchers if m.match(text) is not None), None)
 
 
-@lru_cache(maxsize=64)
-def _settings_matchers(patterns: tuple[str, ...]) -> tuple[Matcher, ...]:
-    matchers = []
+@lru_cache(maxsize=256)
+def combined_matcher(patterns: tuple[str, ...]) -> Matcher:
+    """One RE2 program for many patterns, so a request costs one match however many there are.
+
+    Patterns that do not compile are skipped and logged (those from settings are also
+    reported by system check E004; bad database rows are skipped when they are loaded).
+    """
+    good: list[str] = []
     for pattern in patterns:
         try:
-            matchers.append(compile_pattern(pattern))
+            compile_pattern(pattern)
         except PatternError:
-            logger.warning("Skipping ignored URL pattern %r from settings: it does not compile", pattern)
-    return tuple(matchers)
+            logger.warning("Skipping ignored URL pattern %r: it does not compile", pattern)
+        else:
+            good.append(pattern)
+    if not good:
+        return AnyOf(())
+    try:
+        return compile_pattern("|".join(f"(?:{normalise_pattern(p)})" for p in good))
+    except PatternError:  # e.g. too large for one program: match them one by one
+        return AnyOf([compile_pattern(p) for p in good])
 
 
 # --- client IP -------------------------------------------------------------------------------

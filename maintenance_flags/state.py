@@ -27,7 +27,7 @@ from django.http.request import split_domain_port
 from django.utils import timezone
 
 from maintenance_flags.conf import conf
-from maintenance_flags.exemptions import Matcher, PatternError, compile_pattern
+from maintenance_flags.exemptions import PatternError, compile_pattern
 from maintenance_flags.names import (
     ALL_SITES_SWITCH,
     READONLY_ALL_SITES_SWITCH,
@@ -80,7 +80,7 @@ class Snapshot:
     switches: dict[str, bool] = field(default_factory=dict)
     sites_by_id: dict[int, Site] = field(default_factory=dict)
     sites_by_domain: dict[str, Site] = field(default_factory=dict)
-    ignored: tuple[tuple[int | None, Matcher], ...] = ()
+    ignored: tuple[tuple[int | None, str], ...] = ()  # (site id or None, pattern that compiles)
     windows: tuple[Window, ...] = ()
     details: dict[str, Detail] = field(default_factory=dict)
     bypass_tokens: frozenset[int] = frozenset()
@@ -108,8 +108,8 @@ class Snapshot:
         """Nothing is on and no window exists: every site is simply open (the usual case)."""
         return not self.windows and not any(self.switches.values())
 
-    def ignored_for(self, site_id: int | None) -> list[Matcher]:
-        return [m for owner, m in self.ignored if owner is None or owner == site_id]
+    def ignored_for(self, site_id: int | None) -> tuple[str, ...]:
+        return tuple(p for owner, p in self.ignored if owner is None or owner == site_id)
 
     def switch_on(self, name: str, now: datetime) -> Detail | None:
         """The switch's detail if it is on now (a planned end in the past turns it off)."""
@@ -239,7 +239,7 @@ def load_snapshot() -> Snapshot:
     ignored = []
     for row_id, site_id, pattern in IgnoredURL.objects.values_list("pk", "site_id", "pattern"):
         try:
-            ignored.append((site_id, compile_pattern(pattern)))
+            compile_pattern(pattern)
         except PatternError as exc:
             _warn_once(
                 ("pattern", row_id, pattern),
@@ -248,6 +248,8 @@ def load_snapshot() -> Snapshot:
                 pattern,
                 exc,
             )
+        else:
+            ignored.append((site_id, pattern))
     windows = tuple(
         Window(w.pk, w.site_id, w.starts_at, w.ends_at, w.message, w.opened_at is not None)
         for w in MaintenanceWindow.objects.filter(closed_at__isnull=True)

@@ -139,3 +139,30 @@ def test_quiet_snapshot() -> None:
     turn(True, site_id=None)
     assert not load_snapshot().quiet
     assert Snapshot(switches={"maintenance_mode_site_1": False}).quiet  # a switch that is off
+
+
+def test_patterns_are_matched_as_one_program() -> None:
+    from maintenance_flags import exemptions
+
+    matcher = exemptions.combined_matcher(("^admin", "/ignored-page/$", "(bad"))
+    assert matcher.match("admin/login/") is not None
+    assert matcher.match("ignored-page/") is not None
+    assert matcher.match("ignored-page/x") is None
+    assert exemptions.combined_matcher(("(bad",)).match("anything") is None
+
+
+def test_patterns_too_large_for_one_program_are_matched_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintenance_flags import exemptions
+
+    real = exemptions.compile_pattern
+
+    def no_joined_programs(pattern: str) -> Any:
+        if pattern.startswith("(?:"):
+            raise exemptions.PatternError("pattern too large - compile failed")
+        return real(pattern)
+
+    monkeypatch.setattr(exemptions, "compile_pattern", no_joined_programs)
+    matcher = exemptions.combined_matcher.__wrapped__(("^admin", "^ignored-page/$"))
+    assert isinstance(matcher, exemptions.AnyOf)
+    assert matcher.match("ignored-page/") is not None
+    assert matcher.match("elsewhere/") is None
