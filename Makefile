@@ -69,7 +69,7 @@ coverage: venv
 
 # Regenerate the lock file from pyproject.toml (all dependency groups, for Python 3.11+).
 lock: $(BIN)/python
-	$(UV) pip compile pyproject.toml --group test --group lint --python-version 3.11 --quiet -o requirements.lock
+	$(UV) pip compile pyproject.toml --group test --group lint --group dev --python-version 3.11 --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .coverage* htmlcov dist build .nox .mypy_cache .ruff_cache .pytest_cache demo.sqlite3 artifacts
