@@ -117,10 +117,20 @@ def expected_client(remote: str | None, xff: str | None, trusted: list[Any]) -> 
     return address
 
 
+HEALTH_PATHS = re.compile(r"(healthz?|readyz?|livez?|ping)/?\Z")
+EXEMPT_VIEWS = ("exempt/", "async-exempt/")  # testproject's @maintenance_exempt views
+
+
 def path_exempt(path_info: str) -> bool:
-    """Patterns in force below: ^admin (settings), ^/ignored-page/$ (site 1), /static/ (every site)."""
+    """Patterns in force below: ^admin (settings), ^/ignored-page/$ (site 1), /static/ (every site),
+    the default health-check paths, and the testproject's exempt views."""
     path = path_info[1:] if path_info.startswith("/") else path_info
-    return path.startswith(("admin", "static/")) or path == "ignored-page/"
+    return (
+        path.startswith(("admin", "static/"))
+        or path == "ignored-page/"
+        or path in EXEMPT_VIEWS
+        or HEALTH_PATHS.match(path) is not None
+    )
 
 
 def meta_for(remote: str | None, xff: str | None) -> dict[str, Any]:
