@@ -400,3 +400,19 @@ def test_store_reused_between_requests() -> None:
     first = store.fresh()
     get(client, "/")
     assert store.fresh() is first is not None
+
+
+@override_settings(DEBUG=True)
+def test_503_page_leaks_nothing(django_user_model: type, settings: Any) -> None:
+    """No settings, no stack trace, no user data: not even with DEBUG on, not in JSON."""
+    user = django_user_model.objects.create_user("joe.secretname", email="joe@private.example", password="pw")
+    client = Client()
+    client.force_login(user)
+    turn(True)
+    for accept in ("text/html", "application/json"):
+        response = client.get("/", headers={"Accept": accept})
+        assert response.status_code == 503
+        body = response.content.decode()
+        for secret in (settings.SECRET_KEY, "joe.secretname", "private.example", "Traceback", "DATABASES"):
+            assert secret not in body
+        assert "joe" not in str(response.headers).lower()
