@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.conf import settings
-from django.contrib.sites.models import Site
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -38,7 +38,7 @@ class IgnoredURL(models.Model):
         ),
     )
     site = models.ForeignKey(
-        Site,
+        "sites.Site",
         verbose_name=_("site"),
         on_delete=models.CASCADE,
         null=True,
@@ -57,20 +57,11 @@ class IgnoredURL(models.Model):
         return self.pattern
 
 
-class SiteMaintenance(Site):
-    """Sites, as listed on the admin's "Site maintenance" page (a proxy: no table)."""
-
-    class Meta:
-        proxy = True
-        verbose_name = _("site maintenance")
-        verbose_name_plural = _("site maintenance")
-
-
 class MaintenanceWindow(models.Model):
     """A scheduled maintenance: the site (or every site) is in maintenance while it is open."""
 
     site = models.ForeignKey(
-        Site,
+        "sites.Site",
         verbose_name=_("site"),
         on_delete=models.CASCADE,
         null=True,
@@ -132,7 +123,7 @@ class MaintenanceEvent(models.Model):
     ]
 
     site = models.ForeignKey(
-        Site, verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "sites.Site", verbose_name=_("site"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     switch_name = models.CharField(_("switch"), max_length=100, blank=True)
     active = models.BooleanField(_("active"))
@@ -174,3 +165,17 @@ class BypassToken(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"#{self.pk}"
+
+
+# Without django.contrib.sites (check E002) the app must still import cleanly, so the
+# proxy that the "Site maintenance" admin page hangs on is defined only when Site exists.
+if apps.is_installed("django.contrib.sites"):
+    from django.contrib.sites.models import Site
+
+    class SiteMaintenance(Site):
+        """Sites, as listed on the admin's "Site maintenance" page (a proxy: no table)."""
+
+        class Meta:
+            proxy = True
+            verbose_name = _("site maintenance")
+            verbose_name_plural = _("site maintenance")

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.checks import Error, Warning
@@ -11,6 +15,7 @@ from django.test.utils import modify_settings
 
 from maintenance_flags import checks
 
+ROOT = Path(__file__).resolve().parent.parent
 MW = "maintenance_flags.middleware.MaintenanceModeMiddleware"
 AUTH = "django.contrib.auth.middleware.AuthenticationMiddleware"
 
@@ -134,3 +139,52 @@ def test_w002_request_context_processor_missing() -> None:
 )
 def test_w002_other_engines_are_ignored() -> None:
     assert checks.check_request_context_processor() == []
+
+
+SETTINGS_WITHOUT = """
+SECRET_KEY = "x"
+INSTALLED_APPS = [
+    "django.contrib.auth", "django.contrib.contenttypes", "django.contrib.admin",
+    "django.contrib.sessions", "django.contrib.messages", {apps} "maintenance_flags",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "maintenance_flags.middleware.MaintenanceModeMiddleware",
+]
+DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}}
+TEMPLATES = [{{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {{"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]}},
+}}]
+ROOT_URLCONF = "missing_urls"
+"""
+
+
+@pytest.mark.parametrize(
+    ("apps", "check_id"),
+    [('"waffle",', "maintenance_flags.E002"), ('"django.contrib.sites",', "maintenance_flags.E003")],
+    ids=["without-sites", "without-waffle"],
+)
+def test_missing_apps_are_reported_not_a_traceback(tmp_path: Path, apps: str, check_id: str) -> None:
+    """A project that forgot an app gets the check's message from `manage.py check`, never a traceback."""
+    (tmp_path / "missing_settings.py").write_text(SETTINGS_WITHOUT.format(apps=apps))
+    (tmp_path / "missing_urls.py").write_text("urlpatterns = []\n")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "missing_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert check_id in output
+    assert "Traceback" not in output

@@ -1,0 +1,209 @@
+"""Admin: "Site maintenance" (a row per Site and one for all sites), ignored URLs, windows,
+the audit trail and bypass tokens. Imported by ``admin.py`` when sites and waffle are installed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.contrib.sites.models import Site
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from maintenance_flags import bypass
+from maintenance_flags.audit import acting
+from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceEvent, MaintenanceWindow, SiteMaintenance
+from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name
+from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id, store
+from maintenance_flags.switches import set_switch
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    IgnoredURLAdminBase = admin.ModelAdmin[IgnoredURL]
+    SiteMaintenanceAdminBase = admin.ModelAdmin[SiteMaintenance]
+    WindowAdminBase = admin.ModelAdmin[MaintenanceWindow]
+    EventAdminBase = admin.ModelAdmin[MaintenanceEvent]
+    TokenAdminBase = admin.ModelAdmin[BypassToken]
+else:
+    IgnoredURLAdminBase = SiteMaintenanceAdminBase = WindowAdminBase = EventAdminBase = TokenAdminBase = (
+        admin.ModelAdmin
+    )
+
+SWITCH_PERMISSION = "waffle.change_switch"
+SWITCH_VIEW_PERMISSION = "waffle.view_switch"
+
+
+@admin.register(IgnoredURL)
+class IgnoredURLAdmin(IgnoredURLAdminBase):
+    list_display = ("pattern", "site", "description")
+    list_filter = ("site",)
+    search_fields = ("pattern", "description")
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(WindowAdminBase):
+    list_display = ("starts_at", "ends_at", "site", "message", "opened_at", "closed_at")
+    list_filter = ("site",)
+    date_hierarchy = "starts_at"
+    readonly_fields = ("opened_at", "closed_at")
+
+
+@admin.register(MaintenanceEvent)
+class MaintenanceEventAdmin(EventAdminBase):
+    """The audit trail: read-only."""
+
+    list_display = ("created_at", "site", "switch_name", "active", "readonly", "source", "user", "reason")
+    list_filter = ("source", "active", "readonly", "site")
+    search_fields = ("reason", "switch_name")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.action(description=gettext_lazy("Revoke selected bypass tokens"))
+def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[BypassToken]) -> None:
+    for row in queryset.filter(revoked=False):
+        row.revoked = True
+        row.save(update_fields=["revoked"])
+
+
+@admin.register(BypassToken)
+class BypassTokenAdmin(TokenAdminBase):
+    """Tokens are issued by `setmaintenance bypass` (the secret is shown once); here they are revoked."""
+
+    list_display = ("pk", "label", "created_at", "expires_at", "revoked")
+    list_filter = ("revoked",)
+    actions = [revoke_tokens]
+    readonly_fields = ("label", "created_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the "Site maintenance" page: a Site, or every site (``site`` None)."""
+
+    key: str
+    site: Site | None
+    on: bool
+    readonly: bool
+    message: str
+    state: SiteState
+    switch: str
+    readonly_switch: str
+
+
+@admin.register(SiteMaintenance)
+class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
+    """One page listing every Site with an "In maintenance mode" checkbox, and "All sites"."""
+
+    change_list_template = "admin/maintenance_flags/sitemaintenance/change_list.html"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user = request.user
+        return user.has_perm(SWITCH_VIEW_PERMISSION) or user.has_perm(SWITCH_PERMISSION)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(SWITCH_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        return [path("", self.admin_site.admin_view(self.changelist_view), name=name)]
+
+    def rows(self) -> list[Row]:
+        snapshot = load_snapshot()
+        rows = []
+        for site in Site.objects.order_by("pk"):
+            rows.append(self._row(f"site-{site.pk}", site, site_switch_name(site.pk), snapshot, site.pk))
+        rows.append(self._row("all-sites", None, ALL_SITES_SWITCH, snapshot, None))
+        return rows
+
+    @staticmethod
+    def _row(key: str, site: Site | None, switch: str, snapshot: Any, site_id: int | None) -> Row:
+        ro_switch = readonly_switch_name(site_id)
+        details = snapshot.details
+        message = details.get(switch) or details.get(ro_switch)
+        state = state_for_site_id(snapshot, site_id, site)
+        return Row(
+            key=key,
+            site=site,
+            on=snapshot.switches.get(switch, False),
+            readonly=snapshot.switches.get(ro_switch, False),
+            message=message.message if message else "",
+            state=state,
+            switch=switch,
+            readonly_switch=ro_switch,
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request)
+        rows = self.rows()
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            changed = self._save(request, rows)
+            if changed:
+                messages.success(request, _("Maintenance mode updated: %(changes)s.") % {"changes": ", ".join(changed)})
+            else:
+                messages.info(request, _("Nothing changed."))
+            return HttpResponseRedirect(request.get_full_path())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Site maintenance"),
+            "opts": self.opts,
+            "site_rows": rows[:-1],
+            "all_row": rows[-1],
+            "can_change": can_change,
+            "history_url": reverse(f"{self.admin_site.name}:maintenance_flags_maintenanceevent_changelist"),
+            "bypass_param": bypass.PARAM,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.change_list_template, context)
+
+    def _save(self, request: HttpRequest, rows: list[Row]) -> list[str]:
+        changed = []
+        with acting("admin", user=request.user, reason=request.POST.get("reason", "").strip()):
+            for row in rows:
+                label = row.site.domain if row.site else _("all sites")
+                message = request.POST.get(f"message-{row.key}", "").strip()
+                on = row.key in request.POST
+                readonly = f"readonly-{row.key}" in request.POST
+                if on != row.on or (on and message != row.message):
+                    set_switch(row.switch, on, message=message)
+                    text = _("%(site)s: maintenance on") if on else _("%(site)s: maintenance off")
+                    changed.append(text % {"site": label})
+                if readonly != row.readonly or (readonly and message != row.message):
+                    set_switch(row.readonly_switch, readonly, message=message)
+                    text = _("%(site)s: read-only on") if readonly else _("%(site)s: read-only off")
+                    changed.append(text % {"site": label})
+        store.invalidate()
+        return changed
+
+
+from maintenance_flags import waffle_admin  # noqa: E402,F401
