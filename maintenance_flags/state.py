@@ -105,8 +105,8 @@ class Snapshot:
 
     @cached_property
     def quiet(self) -> bool:
-        """Nothing is on and no window exists: every site is simply open (the usual case)."""
-        return not self.windows and not any(self.switches.values())
+        """The state is known, nothing is on and no window exists: every site is simply open."""
+        return self.known and not self.windows and not any(self.switches.values())
 
     def ignored_for(self, site_id: int | None) -> tuple[str, ...]:
         return tuple(p for owner, p in self.ignored if owner is None or owner == site_id)

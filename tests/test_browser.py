@@ -127,7 +127,7 @@ def test_staff_turns_maintenance_on_and_off(contexts: Contexts, staff_user: Any,
     checkbox = staff.get_by_label("In maintenance mode: example.com", exact=True)
     expect(checkbox).not_to_be_checked()
     tick_and_save(staff, "In maintenance mode: example.com", True)
-    expect(staff.locator(".messagelist")).to_contain_text("example.com on")
+    expect(staff.locator(".messagelist")).to_contain_text("example.com: maintenance on")
     expect(checkbox).to_be_checked()
     screenshot(staff, "admin-desktop")
     open_site_maintenance(phone_staff)
@@ -175,7 +175,7 @@ def test_staff_turns_maintenance_on_and_off(contexts: Contexts, staff_user: Any,
     # Unticking restores the site.
     open_site_maintenance(staff)
     tick_and_save(staff, "In maintenance mode: example.com", False)
-    expect(staff.locator(".messagelist")).to_contain_text("example.com off")
+    expect(staff.locator(".messagelist")).to_contain_text("example.com: maintenance off")
     assert not switch_is_on(site_switch_name(1))
     response = visitor.goto("/")
     assert response is not None
@@ -193,7 +193,7 @@ def test_all_sites_checkbox(contexts: Contexts, staff_user: Any) -> None:
 
     open_site_maintenance(staff)
     tick_and_save(staff, "All sites", True)
-    expect(staff.locator(".messagelist")).to_contain_text("all sites on")
+    expect(staff.locator(".messagelist")).to_contain_text("all sites: maintenance on")
     expect(staff.get_by_label("All sites", exact=True)).to_be_checked()
     expect(staff.get_by_label("In maintenance mode: example.com", exact=True)).not_to_be_checked()
     assert switch_is_on(ALL_SITES_SWITCH)
@@ -203,7 +203,7 @@ def test_all_sites_checkbox(contexts: Contexts, staff_user: Any) -> None:
     assert response.status == 503
 
     tick_and_save(staff, "All sites", False)
-    expect(staff.locator(".messagelist")).to_contain_text("all sites off")
+    expect(staff.locator(".messagelist")).to_contain_text("all sites: maintenance off")
     assert not switch_is_on(ALL_SITES_SWITCH)
     response = visitor.goto("/")
     assert response is not None

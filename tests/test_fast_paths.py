@@ -134,6 +134,17 @@ def test_settings_assigned_directly_need_forget_settings() -> None:
         conf_module.forget_settings()
 
 
+def test_unknown_state_is_never_quiet() -> None:
+    """With no known state, MAINTENANCE_FAIL_MODE decides: the open-site fast path must not."""
+    from maintenance_flags.decisions import evaluate
+    from maintenance_flags.state import UNKNOWN
+
+    assert not UNKNOWN.quiet
+    assert evaluate(RequestFactory().get("/"), UNKNOWN).blocked
+    with override_settings(MAINTENANCE_FAIL_MODE="open"):
+        assert not evaluate(RequestFactory().get("/"), UNKNOWN).blocked
+
+
 def test_quiet_snapshot() -> None:
     assert load_snapshot().quiet
     turn(True, site_id=None)
