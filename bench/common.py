@@ -30,7 +30,6 @@ PEERS: dict[str, list[str]] = {
 LABELS = {
     "baseline": "baseline (no maintenance middleware)",
     "mf": "maintenance_flags",
-    "mfp": "maintenance_flags + proposed patches",
     "waffle": "naive waffle switch_is_active",
     "mm": f"django-maintenance-mode {MM_VERSION}",
     "mm2": f"django-maintenancemode-2 {MM2_VERSION}",
@@ -69,17 +68,17 @@ def python_for(kind: str) -> Path:
     return ensure_peer_venv(kind) if kind in PEERS else MAIN_PYTHON
 
 
-def env_for(kind: str, extra: dict[str, str] | None = None, pythonpath: list[str] | None = None) -> dict[str, str]:
+def env_for(kind: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a process of this kind: only maintenance_flags kinds see the repository."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "MF_", "DJANGO_"))}
-    paths = [*(pythonpath or []), str(BENCH)]
-    if kind in ("mf", "mfp"):
+    paths = [str(BENCH)]
+    if kind == "mf":
         paths.append(str(ROOT))
     env.update(
         {
             "PYTHONPATH": os.pathsep.join(paths),
             "DJANGO_SETTINGS_MODULE": "benchsite.settings",
-            "BENCH_KIND": "mf" if kind == "mfp" else kind,
+            "BENCH_KIND": kind,
             "PYTHONWARNINGS": "ignore::DeprecationWarning",
         }
     )
@@ -199,9 +198,7 @@ def http_status(port: int, path: str = "/", timeout: float = 3.0) -> int:
 class Gunicorn:
     """A gunicorn server on 127.0.0.1 for one kind of site: start, ``wait_ready()``, ``stop()``."""
 
-    def __init__(
-        self, kind: str, env_extra: dict[str, str], workers: int, logfile: Path, pythonpath: list[str] | None = None
-    ) -> None:
+    def __init__(self, kind: str, env_extra: dict[str, str], workers: int, logfile: Path) -> None:
         self.port = free_port()
         self.logfile = logfile
         argv = [
@@ -223,9 +220,7 @@ class Gunicorn:
             "3",
         ]
         self.kind = kind
-        self.proc = subprocess.Popen(
-            argv, env=env_for(kind, env_extra, pythonpath), cwd=BENCH, stdout=subprocess.DEVNULL
-        )
+        self.proc = subprocess.Popen(argv, env=env_for(kind, env_extra), cwd=BENCH, stdout=subprocess.DEVNULL)
 
     def wait_ready(self) -> Gunicorn:
         deadline = time.monotonic() + 90

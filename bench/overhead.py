@@ -1,36 +1,41 @@
 """Section 1 and 2: per-request cost through Django's WSGI and ASGI handlers, and queries per request.
 
-One worker process per kind (the peers in their own venvs); the variants are interleaved in a
-shuffled order each round, and every figure is the median over the rounds. Ratios are the median
-of the per-round ratios to the baseline measured in the same round, which cancels slow drifts.
+One worker process per kind of site (the peers in their own venvs; maintenance_flags twice: with the
+project's 503.html, which every kind renders, and with no project 503.html, so its built-in page). The
+variants are interleaved in a shuffled order each round, and every figure is the median over the
+rounds. Ratios are the median of the per-round ratios to the baseline measured in the same round,
+which cancels slow drifts.
 """
 
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, LABELS, ROOT, JsonProcess, env_for, log, median, python_for, spread
+from common import BENCH, LABELS, JsonProcess, env_for, log, median, python_for, spread
 
 BOTH = ("anon", "staff")
 ANON = ("anon",)
-PATCHES = BENCH / "proposed"
 
-# (row label, worker kind, state, users)
+# One worker process each: worker name -> (kind, extra environment).
+WORKERS: dict[str, tuple[str, dict[str, str]]] = {
+    "baseline": ("baseline", {}),
+    "mf": ("mf", {}),  # renders the project's templates/503.html, like every other kind
+    "mf-builtin": ("mf", {"BENCH_PROJECT_TEMPLATES": "0"}),  # no project 503.html: the built-in page
+    "waffle": ("waffle", {}),
+    "mm": ("mm", {}),
+    "mm2": ("mm2", {}),
+}
+
+# (row label, worker, state, users)
 VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("baseline", "baseline", {}, BOTH),
     ("mf off", "mf", {"on": False}, BOTH),
     ("mf on", "mf", {"on": True}, BOTH),
+    ("mf on, built-in page", "mf-builtin", {"on": True}, ANON),
     ("mf off, 50 IgnoredURL", "mf", {"on": False, "ignored": 50}, BOTH),
     ("mf on, 50 IgnoredURL", "mf", {"on": True, "ignored": 50}, BOTH),
-    ("mf on, built-in 503 page", "mf", {"on": True, "template": "maintenance_flags/503.html"}, ANON),
-    ("mf+patch off", "mfp", {"on": False}, BOTH),
-    ("mf+patch on", "mfp", {"on": True}, BOTH),
-    ("mf+patch on, built-in 503 page", "mfp", {"on": True, "template": "maintenance_flags/503.html"}, ANON),
     ("waffle off", "waffle", {"on": False}, BOTH),
     ("waffle on", "waffle", {"on": True}, ANON),
     ("mm off", "mm", {"on": False}, BOTH),
@@ -39,70 +44,51 @@ VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("mm2 on", "mm2", {"on": True}, BOTH),
 ]
 
-ROW_LABELS = {
-    "baseline": LABELS["baseline"],
-    "mf": LABELS["mf"],
-    "mfp": LABELS["mfp"],
-    "waffle": LABELS["waffle"],
-    "mm": LABELS["mm"],
-    "mm2": LABELS["mm2"],
-}
-
-
-def patched_tree(tmp: Path) -> Path | None:
-    """A copy of maintenance_flags/ with the proposed patches applied, or None if none applies."""
-    patches = sorted(PATCHES.glob("*.diff"))
-    if not patches:
-        return None
-    tree = tmp / "patched"
-    tmp.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "maintenance_flags", tree / "maintenance_flags")
-    applied = []
-    for patch in patches:
-        result = subprocess.run(["git", "apply", str(patch)], cwd=tree, capture_output=True, text=True)
-        if result.returncode == 0:
-            applied.append(patch.name)
-        else:
-            log(f"proposed patch {patch.name} does not apply (merged already?): {result.stderr.strip()}")
-    return tree if applied else None
+# Which page each maintenance_flags worker must serve (checked at start: a wrong setup is an error).
+EXPECT_BUILTIN = {"mf": False, "mf-builtin": True}
 
 
 def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="mfbench-patch-"))
     workers: dict[str, JsonProcess] = {}
     try:
-        tree = patched_tree(tmp)
-        variants = [v for v in VARIANTS if v[1] != "mfp" or tree is not None]
-        for kind in dict.fromkeys(v[1] for v in variants):
-            extra = {"BENCH_DB": str(sqlite_dir / f"{kind}.sqlite3"), "BENCH_MM_STATE_FILE": str(sqlite_dir / "mm.txt")}
-            pythonpath = [str(tree)] if kind == "mfp" and tree is not None else None
-            log(f"starting worker {kind}")
-            workers[kind] = JsonProcess(
-                [str(python_for(kind)), str(BENCH / "worker.py")], env_for(kind, extra, pythonpath)
-            )
-            log(f"  {kind}: Django {workers[kind].hello['django']}")
-        cases = [(label, kind, state, server, user) for label, kind, state, users in variants
+        for name in dict.fromkeys(v[1] for v in VARIANTS):
+            kind, env = WORKERS[name]
+            extra = {
+                "BENCH_DB": str(sqlite_dir / f"{name}.sqlite3"),
+                "BENCH_MM_STATE_FILE": str(sqlite_dir / "mm.txt"),
+                **env,
+            }
+            log(f"starting worker {name}")
+            workers[name] = JsonProcess([str(python_for(kind)), str(BENCH / "worker.py")], env_for(kind, extra))
+            hello = workers[name].hello
+            log(f"  {name}: Django {hello['django']}, built-in 503 page: {hello.get('builtin_page')}")
+            if name in EXPECT_BUILTIN and hello.get("builtin_page") != EXPECT_BUILTIN[name]:
+                raise RuntimeError(
+                    f"worker {name}: responses.uses_builtin_template() is {hello.get('builtin_page')}, "
+                    f"expected {EXPECT_BUILTIN[name]}"
+                )
+        cases = [(label, name, state, server, user) for label, name, state, users in VARIANTS
                  for server in ("wsgi", "asgi") for user in users]  # fmt: skip
         # Calibrate: a batch of each case costs about target_s of CPU.
         sizes: dict[tuple[str, str, str], int] = {}
-        for label, kind, state, server, user in cases:
-            probe = workers[kind].ask(
+        for label, name, state, server, user in cases:
+            probe = workers[name].ask(
                 {"op": "time", "state": state, "server": server, "user": user, "n": 20, "warmup": 20}
             )
             sizes[(label, server, user)] = max(20, min(4000, int(target_s / (probe["us"] / 1e6))))
         times: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
         ratios: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
         statuses: dict[tuple[str, str, str], int] = {}
-        alone: dict[str, list[float]] = {"mf": [], "mfp": []}
+        alone: list[float] = []
         rng = random.Random(5)
         for r in range(rounds):
             order = cases[:]
             rng.shuffle(order)
             this_round: dict[tuple[str, str, str], float] = {}
-            for label, kind, state, server, user in order:
+            for label, name, state, server, user in order:
                 key = (label, server, user)
                 n = sizes[key]
-                reply = workers[kind].ask(
+                reply = workers[name].ask(
                     {"op": "time", "state": state, "server": server, "user": user, "n": n, "warmup": max(5, n // 10)}
                 )
                 this_round[key] = reply["us"]
@@ -110,36 +96,35 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
                 statuses[key] = reply["status"]
             for key, us in this_round.items():
                 ratios[key].append(us / this_round[("baseline", key[1], key[2])])
-            for kind in ("mf", "mfp"):  # the middleware alone, maintenance off: its absolute cost
-                if kind in workers:
-                    alone[kind].append(workers[kind].ask({"op": "middleware", "state": {"on": False}, "n": 3000})["us"])
+            # The middleware alone, maintenance off: its absolute cost.
+            alone.append(workers["mf"].ask({"op": "middleware", "state": {"on": False}, "n": 3000})["us"])
             log(f"round {r + 1}/{rounds} done")
         queries: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for label, kind, state, server, user in cases:
-            queries[(label, server, user)] = workers[kind].ask(
+        for label, name, state, server, user in cases:
+            queries[(label, server, user)] = workers[name].ask(
                 {"op": "queries", "state": state, "server": server, "user": user, "n": 40, "warmup": 10}
             )
         return {
-            "variants": [(label, kind, users) for label, kind, _, users in variants],
+            "variants": [(label, name, users) for label, name, _, users in VARIANTS],
             "sizes": sizes,
             "times": times,
             "ratios": ratios,
             "statuses": statuses,
             "queries": queries,
             "rounds": rounds,
-            "versions": {kind: w.hello["django"] for kind, w in workers.items()},
-            "patched": tree is not None,
+            "versions": {name: w.hello["django"] for name, w in workers.items()},
+            "builtin_page": {name: w.hello.get("builtin_page") for name, w in workers.items()},
             "alone": alone,
         }
     finally:
         for worker in workers.values():
             worker.close()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def profile(kind: str, state: dict[str, Any], server: str, user: str, sqlite_dir: Path, n: int = 2000) -> str:
+def profile(name: str, state: dict[str, Any], server: str, user: str, sqlite_dir: Path, n: int = 2000) -> str:
     """cProfile of one case (used to explain a missed target)."""
-    extra = {"BENCH_DB": str(sqlite_dir / f"profile-{kind}.sqlite3")}
+    kind, env = WORKERS[name]
+    extra = {"BENCH_DB": str(sqlite_dir / f"profile-{name}.sqlite3"), **env}
     worker = JsonProcess([str(python_for(kind)), str(BENCH / "worker.py")], env_for(kind, extra))
     try:
         reply = worker.ask(
@@ -148,6 +133,12 @@ def profile(kind: str, state: dict[str, Any], server: str, user: str, sqlite_dir
         return str(reply["profile"])
     finally:
         worker.close()
+
+
+def row_name(label: str) -> str:
+    """'mf on, built-in page' -> 'maintenance_flags on, built-in page'."""
+    prefix, _, rest = label.partition(" ")
+    return LABELS[prefix] + (" " + rest if rest else "")
 
 
 def table(result: dict[str, Any]) -> str:
@@ -173,14 +164,8 @@ def table(result: dict[str, Any]) -> str:
         total, app = queries[key]["queries"], queries[key]["app_queries"]
         return f"{total:.2g}" if total == app else f"{total:.2g} ({app:.2g})"
 
-    for label, _kind, _users in result["variants"]:
-        name = label.replace("mf+patch", ROW_LABELS["mfp"]).replace("mf ", ROW_LABELS["mf"] + " ")
-        for prefix in ("waffle", "mm2", "mm"):
-            if name.startswith(prefix + " "):
-                name = ROW_LABELS[prefix] + name[len(prefix) :]
-                break
-        if name == "baseline":
-            name = ROW_LABELS["baseline"]
+    for label, _name, _users in result["variants"]:
+        name = row_name(label)
         for server in ("wsgi", "asgi"):
             anon, staff = (label, server, "anon"), (label, server, "staff")
             lines.append(

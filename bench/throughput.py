@@ -1,8 +1,9 @@
 """Section 4: requests/s under wrk against real gunicorn servers, and switching under load.
 
-Three gunicorn servers (2 sync workers each) on one PostgreSQL database: the baseline site, a
+Four gunicorn servers (2 sync workers each) on one PostgreSQL database: the baseline site, a
 maintenance_flags site whose Site 1 is open, and the same app serving Site 2, kept in maintenance
-(so "off" and "on" need no waiting for the TTL). Rounds alternate the three in a shuffled order.
+(so "off" and "on" need no waiting for the TTL), once with the project's 503.html and once with
+the built-in page (no project 503.html on the template path). Rounds alternate the four in a shuffled order.
 Then Site 1 is switched on and off every second by a third process while wrk loads it: every
 response must be a 200 or the intended 503 (no other 5xx, no socket errors).
 """
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH, Gunicorn, JsonProcess, Postgres, env_for, log, median, python_for, spread
-from overhead import patched_tree
 
 LUA = BENCH / "wrk_status.lua"
 CONNECTIONS = 8
@@ -49,17 +49,15 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
         toggler = JsonProcess(
             [str(python_for("mf")), str(BENCH / "toggler.py")], env_for("mf", {**base_env, "BENCH_EXTRA_SITE": "1"})
         )
-        specs: dict[str, tuple[str, dict[str, str], list[str] | None]] = {
-            "baseline": ("baseline", {}, None),
-            "mf off": ("mf", {"BENCH_SITE_ID": "1"}, None),
-            "mf on": ("mf", {"BENCH_SITE_ID": "2"}, None),
+        specs: dict[str, tuple[str, dict[str, str]]] = {
+            "baseline": ("baseline", {}),
+            "mf off": ("mf", {"BENCH_SITE_ID": "1"}),
+            "mf on": ("mf", {"BENCH_SITE_ID": "2"}),
+            "mf on, built-in page": ("mf", {"BENCH_SITE_ID": "2", "BENCH_PROJECT_TEMPLATES": "0"}),
         }
-        tree = patched_tree(work / "load-patch")
-        if tree is not None:
-            specs["mf+patch on"] = ("mf", {"BENCH_SITE_ID": "2"}, [str(tree)])
-        for label, (kind, extra, pythonpath) in specs.items():
-            logfile = work / f"load-{label.replace(' ', '-')}.log"
-            servers[label] = Gunicorn(kind, {**base_env, **extra}, 2, logfile, pythonpath)
+        for label, (kind, extra) in specs.items():
+            logfile = work / f"load-{label.replace(' ', '-').replace(',', '')}.log"
+            servers[label] = Gunicorn(kind, {**base_env, **extra}, 2, logfile)
         for server in servers.values():
             server.wait_ready()
         rps: dict[str, list[float]] = {label: [] for label in specs}
@@ -130,8 +128,8 @@ def section(result: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | --- | ---: |",
     ]
     names = {"baseline": "baseline (no maintenance middleware)", "mf off": "maintenance_flags, off",
-             "mf on": "maintenance_flags, on (anonymous 503)",
-             "mf+patch on": "maintenance_flags + the patches in bench/proposed/, on"}  # fmt: skip
+             "mf on": "maintenance_flags, on (anonymous 503, project 503.html)",
+             "mf on, built-in page": "maintenance_flags, on (anonymous 503, built-in page)"}  # fmt: skip
     for label, values in rps.items():
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(result["statuses"][label].items()))
         lines.append(

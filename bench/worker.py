@@ -11,6 +11,9 @@ and answers one JSON line each on stdout (everything else printed goes to stderr
 ``{"op": "profile", ...same as time..., "top": 25}`` -> ``{"profile": "cProfile text"}``
 ``{"op": "middleware", "state": ..., "n": N}`` -> ``{"us": ...}``: maintenance_flags' middleware alone
 
+The first line it writes is ``{"ready": true, "django": version, "pid": ...}``, plus, for maintenance_flags,
+``"builtin_page"``: ``responses.uses_builtin_template()`` in this setup.
+
 Times are CPU time of the whole process (all threads: ASGI hops to worker threads), which is
 what a request costs the server and is far less disturbed by other load on the machine than
 wall-clock time (also reported, as ``wall_us``).
@@ -48,7 +51,12 @@ def main() -> None:
     control.prepare_database()
     cookies = {"anon": "", "staff": control.staff_cookie()}
     runner = Runner(WSGIHandler(), ASGIHandler(), cookies)
-    out.write(json.dumps({"ready": True, "django": django.get_version(), "pid": os.getpid()}) + "\n")
+    hello: dict[str, Any] = {"ready": True, "django": django.get_version(), "pid": os.getpid()}
+    if control.KIND == "mf":  # which 503 page this setup serves (the built-in one is memoised)
+        from maintenance_flags.responses import uses_builtin_template
+
+        hello["builtin_page"] = uses_builtin_template()
+    out.write(json.dumps(hello) + "\n")
     out.flush()
     for line in sys.stdin:
         if not line.strip():

@@ -88,17 +88,6 @@ def apply_state(state: dict[str, Any]) -> None:
                 pattern=f"^section-{i}/(detail|list)/[0-9]+/$", site=site if i % 2 else None, description=f"row {i}"
             )
         _current["ignored"] = ignored
-    template = state.get("template")
-    if _current.get("template") != template:
-        from django.core.signals import setting_changed
-
-        if template:
-            settings.MAINTENANCE_503_TEMPLATE = template
-        elif hasattr(settings, "MAINTENANCE_503_TEMPLATE"):
-            del settings.MAINTENANCE_503_TEMPLATE
-        # As override_settings does: lets the app drop anything it memoised from settings.
-        setting_changed.send(sender=None, setting="MAINTENANCE_503_TEMPLATE", value=template, enter=bool(template))
-        _current["template"] = template
     from maintenance_flags.state import store
 
     store.invalidate()

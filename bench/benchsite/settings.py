@@ -4,7 +4,10 @@
 ``BENCH_DB``     a SQLite file path, or ``postgres:<dbname>``
 ``BENCH_WAFFLE_CACHE`` locmem (default) | redis; ``BENCH_REDIS_PREFIX`` the Redis key prefix
 ``BENCH_SITE_ID`` (default 1), ``MF_STATE_TTL``, ``BENCH_MM_STATE_FILE`` (django-maintenance-mode state file),
-``BENCH_503_TEMPLATE`` (maintenance_flags: ``MAINTENANCE_503_TEMPLATE``).
+``BENCH_503_TEMPLATE`` (maintenance_flags: ``MAINTENANCE_503_TEMPLATE``),
+``BENCH_PROJECT_TEMPLATES`` 1 (default) | 0: whether the project's ``templates/`` directory (its own
+``503.html``, which every kind renders) is on the template path; without it maintenance_flags finds no
+project ``503.html`` and serves its built-in page.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ WSGI_APPLICATION = "benchsite.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates"] if os.environ.get("BENCH_PROJECT_TEMPLATES", "1") == "1" else [],
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": CONTEXT_PROCESSORS},
     }
