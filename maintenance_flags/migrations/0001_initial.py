@@ -3,115 +3,191 @@
 import django.contrib.sites.models
 import django.db.models.deletion
 import django.utils.timezone
-import maintenance_flags.models
 from django.conf import settings
 from django.db import migrations, models
 
+import maintenance_flags.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('sites', '0002_alter_domain_unique'),
+        ("sites", "0002_alter_domain_unique"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BypassToken',
+            name="BypassToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(blank=True, max_length=100, verbose_name='label')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created at')),
-                ('expires_at', models.DateTimeField(verbose_name='expires at')),
-                ('revoked', models.BooleanField(default=False, verbose_name='revoked')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(blank=True, max_length=100, verbose_name="label")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="created at")),
+                ("expires_at", models.DateTimeField(verbose_name="expires at")),
+                ("revoked", models.BooleanField(default=False, verbose_name="revoked")),
             ],
             options={
-                'verbose_name': 'bypass token',
-                'verbose_name_plural': 'bypass tokens',
-                'ordering': ('-created_at', '-pk'),
+                "verbose_name": "bypass token",
+                "verbose_name_plural": "bypass tokens",
+                "ordering": ("-created_at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='SwitchDetail',
+            name="SwitchDetail",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('switch_name', models.CharField(max_length=100, unique=True, verbose_name='switch')),
-                ('message', models.TextField(blank=True, verbose_name='message')),
-                ('ends_at', models.DateTimeField(blank=True, null=True, verbose_name='planned end')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("switch_name", models.CharField(max_length=100, unique=True, verbose_name="switch")),
+                ("message", models.TextField(blank=True, verbose_name="message")),
+                ("ends_at", models.DateTimeField(blank=True, null=True, verbose_name="planned end")),
             ],
             options={
-                'verbose_name': 'switch detail',
-                'verbose_name_plural': 'switch details',
+                "verbose_name": "switch detail",
+                "verbose_name_plural": "switch details",
             },
         ),
         migrations.CreateModel(
-            name='SiteMaintenance',
-            fields=[
-            ],
+            name="SiteMaintenance",
+            fields=[],
             options={
-                'verbose_name': 'site maintenance',
-                'verbose_name_plural': 'site maintenance',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "site maintenance",
+                "verbose_name_plural": "site maintenance",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('sites.site',),
+            bases=("sites.site",),
             managers=[
-                ('objects', django.contrib.sites.models.SiteManager()),
+                ("objects", django.contrib.sites.models.SiteManager()),
             ],
         ),
         migrations.CreateModel(
-            name='IgnoredURL',
+            name="IgnoredURL",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(help_text='A regular expression matched against the start of the path, without its leading slash: <code>^ignored-page/$</code> and <code>^/ignored-page/$</code> both exempt <code>/ignored-page/</code>.', max_length=255, validators=[maintenance_flags.models.validate_pattern], verbose_name='pattern')),
-                ('description', models.CharField(blank=True, max_length=255, verbose_name='description')),
-                ('site', models.ForeignKey(blank=True, help_text='Leave empty to ignore this pattern on every site.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sites.site', verbose_name='site')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "pattern",
+                    models.CharField(
+                        help_text="A regular expression matched against the start of the path, without its leading slash: <code>^ignored-page/$</code> and <code>^/ignored-page/$</code> both exempt <code>/ignored-page/</code>.",
+                        max_length=255,
+                        validators=[maintenance_flags.models.validate_pattern],
+                        verbose_name="pattern",
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=255, verbose_name="description")),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Leave empty to ignore this pattern on every site.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sites.site",
+                        verbose_name="site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ignored URL',
-                'verbose_name_plural': 'ignored URLs',
-                'ordering': ('pattern', 'pk'),
+                "verbose_name": "ignored URL",
+                "verbose_name_plural": "ignored URLs",
+                "ordering": ("pattern", "pk"),
             },
         ),
         migrations.CreateModel(
-            name='MaintenanceEvent',
+            name="MaintenanceEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('switch_name', models.CharField(blank=True, max_length=100, verbose_name='switch')),
-                ('active', models.BooleanField(verbose_name='active')),
-                ('previous', models.BooleanField(null=True, verbose_name='was active')),
-                ('readonly', models.BooleanField(default=False, verbose_name='read-only')),
-                ('source', models.CharField(choices=[('admin', 'admin'), ('command', 'command'), ('schedule', 'schedule'), ('switch', 'switch')], max_length=20, verbose_name='source')),
-                ('reason', models.TextField(blank=True, verbose_name='reason')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='time')),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='sites.site', verbose_name='site')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("switch_name", models.CharField(blank=True, max_length=100, verbose_name="switch")),
+                ("active", models.BooleanField(verbose_name="active")),
+                ("previous", models.BooleanField(null=True, verbose_name="was active")),
+                ("readonly", models.BooleanField(default=False, verbose_name="read-only")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("admin", "admin"),
+                            ("command", "command"),
+                            ("schedule", "schedule"),
+                            ("switch", "switch"),
+                        ],
+                        max_length=20,
+                        verbose_name="source",
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, verbose_name="reason")),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="time"),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="sites.site",
+                        verbose_name="site",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'maintenance event',
-                'verbose_name_plural': 'maintenance events',
-                'ordering': ('-created_at', '-pk'),
+                "verbose_name": "maintenance event",
+                "verbose_name_plural": "maintenance events",
+                "ordering": ("-created_at", "-pk"),
             },
         ),
         migrations.CreateModel(
-            name='MaintenanceWindow',
+            name="MaintenanceWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_at', models.DateTimeField(verbose_name='starts at')),
-                ('ends_at', models.DateTimeField(blank=True, help_text='Leave empty for no planned end.', null=True, verbose_name='ends at')),
-                ('message', models.TextField(blank=True, help_text='Shown on the maintenance page, in JSON responses and in the banner.', verbose_name='message')),
-                ('opened_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='opened at')),
-                ('closed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='closed at')),
-                ('site', models.ForeignKey(blank=True, help_text='Leave empty for every site.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='sites.site', verbose_name='site')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("starts_at", models.DateTimeField(verbose_name="starts at")),
+                (
+                    "ends_at",
+                    models.DateTimeField(
+                        blank=True, help_text="Leave empty for no planned end.", null=True, verbose_name="ends at"
+                    ),
+                ),
+                (
+                    "message",
+                    models.TextField(
+                        blank=True,
+                        help_text="Shown on the maintenance page, in JSON responses and in the banner.",
+                        verbose_name="message",
+                    ),
+                ),
+                ("opened_at", models.DateTimeField(blank=True, editable=False, null=True, verbose_name="opened at")),
+                ("closed_at", models.DateTimeField(blank=True, editable=False, null=True, verbose_name="closed at")),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Leave empty for every site.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="sites.site",
+                        verbose_name="site",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'maintenance window',
-                'verbose_name_plural': 'maintenance windows',
-                'ordering': ('-starts_at', 'pk'),
-                'indexes': [models.Index(fields=['ends_at'], name='maintenance_ends_at_8922da_idx')],
+                "verbose_name": "maintenance window",
+                "verbose_name_plural": "maintenance windows",
+                "ordering": ("-starts_at", "pk"),
+                "indexes": [models.Index(fields=["ends_at"], name="maintenance_ends_at_8922da_idx")],
             },
         ),
     ]
