@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.contrib.sites.models import Site
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from maintenance_flags import bypass
 from maintenance_flags.audit import acting
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceEvent, MaintenanceWindow, SiteMaintenance
-from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name
+from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name, switch_model
 from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id, store
 from maintenance_flags.switches import set_switch
 
@@ -35,8 +36,11 @@ else:
         admin.ModelAdmin
     )
 
-SWITCH_PERMISSION = "waffle.change_switch"
-SWITCH_VIEW_PERMISSION = "waffle.view_switch"
+
+def switch_permission(action: str) -> str:
+    """``waffle.change_switch`` and the like, for whatever model ``WAFFLE_SWITCH_MODEL`` names."""
+    opts = switch_model()._meta
+    return f"{opts.app_label}.{get_permission_codename(action, opts)}"
 
 
 @admin.register(IgnoredURL)
@@ -118,10 +122,10 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         user = request.user
-        return user.has_perm(SWITCH_VIEW_PERMISSION) or user.has_perm(SWITCH_PERMISSION)
+        return user.has_perm(switch_permission("view")) or user.has_perm(switch_permission("change"))
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm(SWITCH_PERMISSION)
+        return request.user.has_perm(switch_permission("change"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -187,18 +191,29 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
         return TemplateResponse(request, self.change_list_template, context)
 
     def _save(self, request: HttpRequest, rows: list[Row]) -> list[str]:
+        """Apply what the user changed on the page.
+
+        Rows are compared with what the page showed (hidden ``initial-*`` fields), not with the
+        state now: a change made elsewhere meanwhile (another admin, ``setmaintenance``) is not
+        undone by a form that was loaded before it. Without those fields, the state now is used.
+        """
+        post = request.POST
+        shown = "_initial" in post
         changed = []
-        with acting("admin", user=request.user, reason=request.POST.get("reason", "").strip()):
+        with acting("admin", user=request.user, reason=post.get("reason", "").strip()):
             for row in rows:
                 label = row.site.domain if row.site else _("all sites")
-                message = request.POST.get(f"message-{row.key}", "").strip()
-                on = row.key in request.POST
-                readonly = f"readonly-{row.key}" in request.POST
-                if on != row.on or (on and message != row.message):
+                message = post.get(f"message-{row.key}", "").strip()
+                was_on = f"initial-{row.key}" in post if shown else row.on
+                was_readonly = f"initial-readonly-{row.key}" in post if shown else row.readonly
+                old_message = post.get(f"initial-message-{row.key}", "") if shown else row.message
+                on = row.key in post
+                readonly = f"readonly-{row.key}" in post
+                if on != was_on or (on and message != old_message):
                     set_switch(row.switch, on, message=message)
                     text = _("%(site)s: maintenance on") if on else _("%(site)s: maintenance off")
                     changed.append(text % {"site": label})
-                if readonly != row.readonly or (readonly and message != row.message):
+                if readonly != was_readonly or (readonly and message != old_message):
                     set_switch(row.readonly_switch, readonly, message=message)
                     text = _("%(site)s: read-only on") if readonly else _("%(site)s: read-only off")
                     changed.append(text % {"site": label})

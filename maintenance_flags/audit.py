@@ -20,6 +20,7 @@ from maintenance_flags.names import READONLY_PREFIX, is_our_switch, site_id_of
 from maintenance_flags.signals import maintenance_ended, maintenance_started
 
 PREVIOUS_ATTR = "_maintenance_flags_previous"
+DELETED_SITE_ATTR = "_maintenance_flags_deleted_site"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def record(
     source: str | None = None,
     reason: str = "",
     user: Any = None,
+    deleted_site: Any = None,
 ) -> None:
+    """Record a real change; signal it unless it is a read-only change (the signals are about maintenance)."""
     from django.contrib.sites.models import Site
 
     from maintenance_flags.models import MaintenanceEvent
@@ -87,8 +90,10 @@ def record(
         user=user,
         reason=reason,
     )
+    if readonly:
+        return
     signal = maintenance_started if active else maintenance_ended
-    signal.send(sender=MaintenanceEvent, site=site, source=source, user=user, reason=reason, readonly=readonly)
+    signal.send(sender=MaintenanceEvent, site=site or deleted_site, source=source, user=user, reason=reason)
 
 
 # --- receivers (connected in receivers.connect) ---------------------------------------------------
@@ -130,7 +135,8 @@ def record_switch_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
             active=False,
             previous=True,
             readonly=instance.name.startswith(READONLY_PREFIX),
-            reason="switch deleted",
+            reason="" if _acting.get() else "switch deleted",
+            deleted_site=getattr(instance, DELETED_SITE_ATTR, None),
         )
 
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 DEFAULT_ADMIN_IGNORED_URLS = ("^admin",)
-DEFAULT_HEALTH_CHECK_URLS = ("^healthz?/?$", "^readyz?/?$", "^livez?/?$", "^ping/?$")
+DEFAULT_HEALTH_CHECK_URLS = ("^healthz/?$", "^readyz/?$", "^livez/?$", "^health/?$")
 DEFAULT_ANNOUNCE_BEFORE = 86400
 DEFAULT_RETRY_AFTER = 3600
 DEFAULT_STATE_TTL = 2.0
@@ -33,6 +33,14 @@ def _setting(name: str, default: _T) -> _T:
     except KeyError:
         value = _memo[name] = getattr(settings, name, default)
     return value
+
+
+def _number(name: str, default: float, cast: type[int] | type[float]) -> Any:
+    """A numeric setting; a wrong value (reported by check E004) falls back to the default."""
+    try:
+        return cast(_setting(name, default))
+    except (TypeError, ValueError):
+        return cast(default)
 
 
 def forget_settings(**kwargs: Any) -> None:
@@ -64,7 +72,7 @@ class Settings:
 
     @property
     def MAINTENANCE_ANNOUNCE_BEFORE(self) -> float:
-        return float(_setting("MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE))
+        return float(_number("MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE, float))
 
     @property
     def MAINTENANCE_BLOCK_STAFF(self) -> bool:
@@ -84,11 +92,11 @@ class Settings:
 
     @property
     def MAINTENANCE_RETRY_AFTER(self) -> int:
-        return int(_setting("MAINTENANCE_RETRY_AFTER", DEFAULT_RETRY_AFTER))
+        return int(_number("MAINTENANCE_RETRY_AFTER", DEFAULT_RETRY_AFTER, int))
 
     @property
     def MAINTENANCE_STATE_TTL(self) -> float:
-        return float(_setting("MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL))
+        return float(_number("MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL, float))
 
     @property
     def MAINTENANCE_FAIL_MODE(self) -> str:

@@ -33,7 +33,7 @@ def force_maintenance(view: ViewFunc) -> ViewFunc:
 
         @wraps(view)
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            snapshot = store.fresh() or await sync_to_async(store.get)()
+            snapshot = store.without_io() or await sync_to_async(store.get)()
             verdict = evaluate(request, snapshot, force=True)
             if verdict.needs_user:
                 verdict = verdict.with_user(await aload_user(request))

@@ -98,6 +98,8 @@ def combined_matcher(patterns: tuple[str, ...]) -> Matcher:
     good: list[str] = []
     for pattern in patterns:
         try:
+            if not isinstance(pattern, str):  # e.g. a compiled re.Pattern left in settings (E004)
+                raise PatternError("not a string")
             compile_pattern(pattern)
         except PatternError:
             logger.warning("Skipping ignored URL pattern %r: it does not compile", pattern)

@@ -83,7 +83,7 @@ class MaintenanceModeMiddleware:
             current_request.reset(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        snapshot = store.fresh() or await sync_to_async(store.get)()
+        snapshot = store.without_io() or await sync_to_async(store.get)()
         link = bypass.link_response(request, snapshot)
         if link is not None:
             return link

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -88,6 +90,15 @@ class MaintenanceWindow(models.Model):
         where = self.site.domain if self.site is not None else _("all sites")
         end = f"{self.ends_at:%Y-%m-%d %H:%M}" if self.ends_at else "…"
         return f"{where}: {self.starts_at:%Y-%m-%d %H:%M} – {end}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A window moved back into the future (or extended) is open again: forget that it closed."""
+        now = timezone.now()
+        if self.closed_at is not None and (self.ends_at is None or self.ends_at > now):
+            self.closed_at = None
+            if self.starts_at > now:
+                self.opened_at = None
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         if self.ends_at is not None and self.starts_at is not None and self.ends_at <= self.starts_at:

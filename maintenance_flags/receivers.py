@@ -37,14 +37,17 @@ def create_switches_after_migrate(using: str = "default", **kwargs: Any) -> None
 
 
 def create_site_switch(instance: Site, created: bool, raw: bool = False, using: str = "default", **kwargs: Any) -> None:
-    if created and not raw:
+    """Every save of a Site makes sure its switch exists (fixtures, with ``raw``, are left alone)."""
+    if not raw:
         ensure_switches([instance.pk], using=using)
 
 
 def delete_site_switch(instance: Site, using: str = "default", **kwargs: Any) -> None:
     names = [site_switch_name(instance.pk), readonly_switch_name(instance.pk)]
     for switch in switch_model().objects.using(using).filter(name__in=names):
-        switch.delete()  # one object at a time, so waffle flushes its cache
+        setattr(switch, audit.DELETED_SITE_ATTR, instance)  # for the signal: the Site, not "every site"
+        with audit.acting("switch", reason="site deleted"):
+            switch.delete()  # one object at a time, so waffle flushes its cache
 
 
 def connect(config: AppConfig) -> None:

@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -29,16 +30,22 @@ from maintenance_flags.state import SiteState
 logger = logging.getLogger("maintenance_flags")
 
 BUILTIN_TEMPLATE = "maintenance_flags/503.html"
+BUILTIN_PATH = str(Path(__file__).resolve().parent / "templates" / BUILTIN_TEMPLATE)
 JSON_TYPES = ("application/json", "application/problem+json")
 
 
 def default_message() -> str:
+    return _default_message(translation.get_language())
+
+
+@lru_cache(maxsize=64)
+def _default_message(language: str | None) -> str:
     return gettext("This site is down for maintenance. Please try again later.")
 
 
 def prefers_json(request: HttpRequest) -> bool:
     """True when the client prefers JSON to HTML (``Accept`` with q-values; ties go to HTML)."""
-    accept = request.headers.get("Accept", "")
+    accept = request.META.get("HTTP_ACCEPT", "").lower()  # request.headers would parse every header
     if "application/" not in accept:  # cheap: no JSON type can match
         return False
     return _accept_prefers_json(accept)
@@ -93,7 +100,9 @@ def uses_builtin_template() -> bool:
             origin = getattr(select_template(list(names)), "origin", None)
         except Exception:
             origin = None
-        _builtin_in_use[names] = getattr(origin, "template_name", None) == BUILTIN_TEMPLATE
+        # The app's own file, not a project's override of the same name (which may use the request).
+        name = getattr(origin, "name", None)
+        _builtin_in_use[names] = isinstance(name, str) and str(Path(name).resolve()) == BUILTIN_PATH
     return _builtin_in_use[names]
 
 
@@ -129,6 +138,7 @@ def forget_pages(**kwargs: Any) -> None:
     """Templates or settings changed (``override_settings``): render again."""
     _pages.clear()
     _builtin_in_use.clear()
+    _default_message.cache_clear()
 
 
 setting_changed.connect(forget_pages, dispatch_uid="maintenance_flags.responses.forget_pages")

@@ -290,6 +290,18 @@ class StateStore:
             return self._snapshot
         return None
 
+    def without_io(self) -> Snapshot | None:
+        """A snapshot usable now with no I/O: the fresh one, or the last one while another thread
+        refreshes it (what async code takes before hopping to a thread to read the database)."""
+        fresh = self.fresh()
+        if fresh is not None:
+            return fresh
+        return self._snapshot if self._lock.locked() else None
+
+    def peek(self) -> Snapshot:
+        """The last snapshot whatever its age, or UNKNOWN: for templates rendered after the middleware."""
+        return self._snapshot if self._snapshot is not None else UNKNOWN
+
     def get(self) -> Snapshot:
         """The current snapshot, reading the database if the memo is older than the TTL."""
         snapshot = self.fresh()

@@ -65,6 +65,9 @@ def set_switch(
             model = switch_model()
             switch = model.objects.select_for_update().filter(name=name).first()
             was_active = bool(switch is not None and switch.active)
+            if was_active and SwitchDetail.objects.filter(switch_name=name, ends_at__lte=timezone.now()).exists():
+                was_active = False  # its planned end has passed: it is off, whatever the row says
+                SwitchDetail.objects.filter(switch_name=name).update(ends_at=None)
             if switch is None:
                 switch = model(name=name, note=switch_note(name))
             if active:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -29,6 +30,8 @@ def parse_when(value: str) -> datetime:
         parsed = None
     if parsed is None:
         raise ValueError(_("%(value)r is not an ISO-8601 date and time like 2026-12-01T02:00Z") % {"value": value})
-    if timezone.is_naive(parsed):
+    if settings.USE_TZ and timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
+    elif not settings.USE_TZ and timezone.is_aware(parsed):
+        parsed = timezone.make_naive(parsed)  # naive datetimes are local time without time zones
     return parsed

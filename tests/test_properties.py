@@ -117,7 +117,7 @@ def expected_client(remote: str | None, xff: str | None, trusted: list[Any]) -> 
     return address
 
 
-HEALTH_PATHS = re.compile(r"(healthz?|readyz?|livez?|ping)/?\Z")
+HEALTH_PATHS = re.compile(r"(healthz?|readyz|livez)/?\Z")
 EXEMPT_VIEWS = ("exempt/", "async-exempt/")  # testproject's @maintenance_exempt views
 
 

@@ -54,10 +54,16 @@ def test_forced_async_view_lets_staff_through(django_user_model: type) -> None:
     assert async_to_sync(client.get)("/async-forced/").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/livez/", "/ping"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/livez/", "/health"])
 def test_health_paths_exempt_by_default(path: str) -> None:
     turn(True)
     assert Client().get(path).status_code in (200, 404)  # never the maintenance page
+
+
+def test_other_paths_are_not_health_checks() -> None:
+    turn(True)
+    for path in ("/ping", "/ready", "/healthcheck-page", "/status"):
+        assert Client().get(path).status_code == 503
 
 
 @override_settings(MAINTENANCE_HEALTH_CHECK_URLS=[])

@@ -11,8 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from maintenance_flags.conf import conf
-from maintenance_flags.context_processors import verdict_for
-from maintenance_flags.decisions import LET_THROUGH_IGNORED
+from maintenance_flags.context_processors import privileged, verdict_for
 from maintenance_flags.state import store, upcoming_windows
 
 register = template.Library()
@@ -26,12 +25,13 @@ def banner_context(request: HttpRequest) -> dict[str, Any] | None:
     state = verdict.state
     kind = None
     if verdict.in_maintenance and not verdict.blocked:
-        kind = "visitor" if verdict.let_through == LET_THROUGH_IGNORED else "staff"
+        kind = "staff" if privileged(request, verdict) else "visitor"
     elif verdict.readonly:
         kind = "readonly"
     upcoming = []
     if not verdict.in_maintenance and state.known:
-        upcoming = upcoming_windows(store.get(), state.site_id, timezone.now(), conf.MAINTENANCE_ANNOUNCE_BEFORE)
+        # No I/O: the middleware refreshed the snapshot for this request (async views render here too).
+        upcoming = upcoming_windows(store.peek(), state.site_id, timezone.now(), conf.MAINTENANCE_ANNOUNCE_BEFORE)
     if kind is None and not upcoming:
         return None
     return {"kind": kind, "verdict": verdict, "site": state.site, "message": state.message, "upcoming": upcoming}

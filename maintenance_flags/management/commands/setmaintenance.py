@@ -68,6 +68,11 @@ class Command(BaseCommand):
         self.options = options
         action: str = options["action"]
         raw_ids: list[str] = [str(arg) for arg in args]
+        ids_given = raw_ids[1:] if action == "readonly" else raw_ids
+        if options["all_sites"] and ids_given:
+            raise CommandError(_("--all is the global switch: it cannot be combined with site ids."))
+        if options["all_sites"] and action in ("bypass", "history"):
+            raise CommandError(_("%(action)s takes site ids, not --all.") % {"action": action})
         if action == "readonly":
             if not raw_ids or raw_ids[0] not in ("on", "off"):
                 raise CommandError(_("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]"))
@@ -81,8 +86,6 @@ class Command(BaseCommand):
 
     def _sites(self, raw_ids: list[str], default_all: bool) -> list[Site]:
         """The Sites named (every id checked before anything changes), or the default."""
-        if self.options["all_sites"] and raw_ids:
-            raise CommandError(_("--all is the global switch: it cannot be combined with site ids."))
         if not raw_ids:
             if default_all or self.options["all_sites"]:
                 return list(Site.objects.order_by("pk"))
