@@ -177,3 +177,21 @@ def test_patterns_too_large_for_one_program_are_matched_one_by_one(monkeypatch: 
     assert isinstance(matcher, exemptions.AnyOf)
     assert matcher.match("ignored-page/") is not None
     assert matcher.match("elsewhere/") is None
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_page_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maintenance_flags import responses
+
+    monkeypatch.setattr(responses, "PAGE_CACHE_SIZE", 1)
+    turn(True)
+    Client().get("/")
+    Client().get("/", headers={"Accept-Language": "fr"})  # a second page: the memo starts over
+    assert len(responses._pages) == 1
+
+
+def test_a_lone_surrogate_in_a_pattern_is_refused() -> None:
+    from maintenance_flags import exemptions
+
+    with pytest.raises(exemptions.PatternError, match="not valid Unicode"):
+        exemptions.compile_pattern("^\ud800")
