@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject, empty
 
 from maintenance_flags import bypass
 from maintenance_flags.audit import current_request
@@ -24,7 +25,19 @@ def _user_failed(exc: Exception) -> None:
     logger.warning("Could not load the user; treating the request as anonymous", exc_info=exc)
 
 
+def surely_anonymous(request: HttpRequest) -> bool:
+    """The user is still AuthenticationMiddleware's unloaded lazy object and there is no session:
+    loading it would only give AnonymousUser, at the cost of a session lookup (and ``Vary: Cookie``)."""
+    user = getattr(request, "user", None)
+    if not isinstance(user, SimpleLazyObject) or user._wrapped is not empty:
+        return False
+    session = getattr(request, "session", None)
+    return session is not None and getattr(session, "session_key", "") is None
+
+
 def load_user(request: HttpRequest) -> Any:
+    if surely_anonymous(request):
+        return None
     user = getattr(request, "user", None)
     try:
         bool(user is not None and user.is_authenticated)  # forces the lazy user to load
@@ -36,7 +49,7 @@ def load_user(request: HttpRequest) -> Any:
 
 async def aload_user(request: HttpRequest) -> Any:
     auser = getattr(request, "auser", None)
-    if auser is None:
+    if auser is None or surely_anonymous(request):
         return None
     try:
         return await auser()

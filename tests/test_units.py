@@ -257,3 +257,22 @@ def test_failures_before_or_at_commit_are_raised(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(switches, "switch_model", broken)
     with pytest.raises(type(error)):
         switches.set_switch("maintenance_mode_site_1", True)
+
+
+def test_no_session_means_anonymous_without_loading_the_user() -> None:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore()  # no cookie: no key
+    request.user = SimpleLazyObject(_broken_user)  # type: ignore[assignment]
+    assert load_user(request) is None  # not loaded: it would have raised and logged
+    assert async_to_sync(aload_user)(request) is None
+    request.session = SessionStore(session_key="x" * 32)  # a session: the user must be loaded
+    assert load_user(request) is None  # it raised, and was treated as anonymous
+
+
+def test_anonymous_503_does_not_touch_the_session() -> None:
+    turn(True)
+    response = Client().get("/")
+    assert response.status_code == 503
+    assert "Cookie" not in response.get("Vary", "")
