@@ -118,3 +118,19 @@ def test_waffle_switch_admin_keeps_working(admin: Client) -> None:
     assert response.status_code == 302
     assert active("maintenance_mode_site_1")
     assert Client().get("/").status_code == 503
+
+
+def test_readonly_and_message_from_the_admin(admin: Client) -> None:
+    response = admin.post(URL, {"readonly-site-1": "on", "message-site-1": "Migrating data"})
+    assert response.status_code == 302, response.content[:300]
+    assert active("maintenance_readonly_site_1")
+    assert Client().get("/").status_code == 200
+    response = Client().post("/submit/")
+    assert response.status_code == 503
+    assert b"Migrating data" in response.content
+    html = admin.get(URL).content.decode()
+    assert 'value="Migrating data"' in html
+    assert "Read-only" in html
+    admin.post(URL, {"_initial": "1", "initial-readonly-site-1": "1", "initial-message-site-1": "Migrating data"})
+    assert not active("maintenance_readonly_site_1")
+    assert Client().post("/submit/").status_code == 200

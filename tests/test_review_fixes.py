@@ -196,3 +196,18 @@ def test_accept_is_case_insensitive() -> None:
     from maintenance_flags.responses import prefers_json
 
     assert prefers_json(RequestFactory().get("/", headers={"Accept": "APPLICATION/JSON"}))
+
+
+def test_a_closed_window_moved_into_the_future_opens_later() -> None:
+    now = timezone.now()
+    window = MaintenanceWindow.objects.create(
+        site_id=1, starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1), opened_at=now, closed_at=now
+    )
+    window.starts_at = now + timedelta(hours=1)
+    window.ends_at = now + timedelta(hours=2)
+    window.save()
+    window.refresh_from_db()
+    assert window.closed_at is None
+    assert window.opened_at is None
+    assert Client().get("/").status_code == 200
+    assert "Scheduled maintenance" in Client().get("/").content.decode()
