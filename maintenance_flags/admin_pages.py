@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.contrib.sites.models import Site
@@ -13,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -84,9 +86,16 @@ def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Bypa
         row.save(update_fields=["revoked"])
 
 
-@admin.register(BypassToken)
+class BypassLinkForm(forms.Form):
+    site = forms.ModelChoiceField(queryset=Site.objects.order_by("pk"), label=gettext_lazy("Site"))
+    minutes = forms.IntegerField(
+        label=gettext_lazy("Valid for (minutes)"), min_value=1, max_value=60 * 24 * 30, initial=bypass.DEFAULT_MINUTES
+    )
+    label = forms.CharField(label=gettext_lazy("Label"), max_length=100, required=False)
+
+
 class BypassTokenAdmin(TokenAdminBase):
-    """Tokens are issued by `setmaintenance bypass` (the secret is shown once); here they are revoked."""
+    """Issue bypass links ("Add": the link is shown once) and revoke tokens (the list action)."""
 
     list_display = ("pk", "label", "created_at", "expires_at", "revoked")
     list_filter = ("revoked",)
@@ -94,7 +103,39 @@ class BypassTokenAdmin(TokenAdminBase):
     readonly_fields = ("label", "created_at", "expires_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return bool(request.user.has_perm(switch_permission("change")))
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BypassLinkForm(request.POST or None, initial={"site": Site.objects.order_by("pk").first()})
+        if request.method == "POST" and form.is_valid():
+            row, token = bypass.issue(form.cleaned_data["minutes"], form.cleaned_data["label"])
+            url = f"{request.scheme}://{form.cleaned_data['site'].domain}/?{bypass.PARAM}={token}"
+            messages.success(
+                request,
+                format_html(
+                    "{} <code>{}</code>",
+                    _("Bypass link #%(id)s, valid until %(end)s (copy it now: it is not shown again):")
+                    % {"id": row.pk, "end": row.expires_at},
+                    url,
+                ),
+            )
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:maintenance_flags_bypasstoken_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Issue a bypass link"),
+            "opts": self.opts,
+            "form": form,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/maintenance_flags/bypasstoken/issue.html", context)
+
+
+admin.site.register(BypassToken, BypassTokenAdmin)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -179,4 +180,27 @@ def test_admin_revokes(django_user_model: type) -> None:
     )
     assert response.status_code == 302
     assert Client().get("/", headers={"X-Maintenance-Bypass": token}).status_code == 503
-    assert admin.get("/admin/maintenance_flags/bypasstoken/add/").status_code == 403
+
+
+def test_admin_issues_a_link_shown_once(django_user_model: type) -> None:
+    admin = Client()
+    admin.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
+    add = "/admin/maintenance_flags/bypasstoken/add/"
+    assert "Issue the link" in admin.get(add).content.decode()
+    assert admin.post(add, {"site": "1", "minutes": "0", "label": "qa"}).status_code == 200  # a form error
+    response = admin.post(add, {"site": "1", "minutes": "30", "label": "qa"}, follow=True)
+    html = response.content.decode()
+    match = re.search(r"http://example\.com/\?maintenance_bypass=([^<\s]+)", html)
+    assert match is not None
+    token = match.group(1).replace("&amp;", "&")
+    row = BypassToken.objects.get(label="qa")
+    assert 29 * 60 < (row.expires_at - row.created_at).total_seconds() <= 30 * 60
+    turn(True)
+    assert Client().get("/", headers={"X-Maintenance-Bypass": token}).status_code == 200
+
+
+def test_issuing_in_the_admin_needs_the_switch_permission(django_user_model: type) -> None:
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/maintenance_flags/bypasstoken/add/").status_code == 403
