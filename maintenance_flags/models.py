@@ -26,6 +26,19 @@ def validate_pattern(value: str) -> None:
         ) from exc
 
 
+def optional_site(help_text: Any) -> models.ForeignKey[Any]:
+    """A Site, or none for "every site"; deleting the Site deletes the row."""
+    return models.ForeignKey(
+        "sites.Site",
+        verbose_name=_("site"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=help_text,
+    )
+
+
 class IgnoredURL(models.Model):
     """A path pattern that stays reachable while its site is in maintenance."""
 
@@ -39,15 +52,7 @@ class IgnoredURL(models.Model):
             "both exempt <code>/ignored-page/</code>."
         ),
     )
-    site = models.ForeignKey(
-        "sites.Site",
-        verbose_name=_("site"),
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text=_("Leave empty to ignore this pattern on every site."),
-    )
+    site = optional_site(_("Leave empty to ignore this pattern on every site."))
     description = models.CharField(_("description"), max_length=255, blank=True)
 
     class Meta:
@@ -62,15 +67,7 @@ class IgnoredURL(models.Model):
 class MaintenanceWindow(models.Model):
     """A scheduled maintenance: the site (or every site) is in maintenance while it is open."""
 
-    site = models.ForeignKey(
-        "sites.Site",
-        verbose_name=_("site"),
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text=_("Leave empty for every site."),
-    )
+    site = optional_site(_("Leave empty for every site."))
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True, help_text=_("Leave empty for no planned end."))
     message = models.TextField(
