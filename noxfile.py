@@ -127,7 +127,9 @@ def _cells() -> list[Any]:
                 continue
             for db in DATABASES:
                 covered_by_make_test = (python, django) == MAKE_TEST_CELL
-                quick = not covered_by_make_test and (db == "sqlite" or (python == CI_SERVER_PYTHON and django != "5.2"))
+                quick = not covered_by_make_test and (
+                    db == "sqlite" or (python == CI_SERVER_PYTHON and django != "5.2")
+                )
                 tags = [] if covered_by_make_test else ["ci"]  # CI: every cell `make test` does not run
                 tags += ["quick"] if quick else []
                 tags += [f"py{python}", f"django{django}", db]
