@@ -238,6 +238,7 @@ def main() -> int:
         ("database", vendor),
         ("server", f"gunicorn, {args.workers} workers x 4 threads, DEBUG off"),
         ("MAINTENANCE_STATE_TTL", f"{args.ttl} s"),
+        ("CONN_MAX_AGE (MF_CONN_MAX_AGE)", f"{os.environ.get('MF_CONN_MAX_AGE', '0')} s"),
         ("duration", f"{elapsed:.1f} s"),
         ("flips (on/off)", f"{len(run.flips)}, every {args.flip_every} s"),
         ("wrk requests", f"{wrk_total} ({wrk_total / elapsed:.0f}/s, {args.connections} connections)"),

@@ -72,7 +72,7 @@ if _DB == "postgres":
             "USER": os.environ.get("MF_DB_USER", "postgres"),
             "HOST": os.environ.get("MF_DB_HOST", "127.0.0.1"),
             "PORT": os.environ.get("MF_DB_PORT", "5432"),
-            "CONN_MAX_AGE": 0,
+            "CONN_MAX_AGE": int(os.environ.get("MF_CONN_MAX_AGE", "0")),
         }
     }
 elif _DB == "mariadb":
