@@ -71,7 +71,7 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
         *conf.MAINTENANCE_HEALTH_CHECK_URLS,
         *snapshot.ignored_for(state.site_id),
     )
-    if exemptions.combined_matcher(patterns).match(exemptions.path_for_matching(request.path_info)) is not None:
+    if exemptions.path_matches(request.path_info, patterns):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
     if ip_allowed(request):
         return Verdict(state, blocked=False, let_through=LET_THROUGH_IP)

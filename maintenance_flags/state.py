@@ -109,7 +109,11 @@ class Snapshot:
         return self.known and not self.windows and not any(self.switches.values())
 
     def ignored_for(self, site_id: int | None) -> tuple[str, ...]:
-        return tuple(p for owner, p in self.ignored if owner is None or owner == site_id)
+        key = ("ignored", site_id)
+        if key not in self.memo:  # once per snapshot and site, not on every blocked request
+            self.memo[key] = tuple(p for owner, p in self.ignored if owner is None or owner == site_id)
+        patterns: tuple[str, ...] = self.memo[key]
+        return patterns
 
     def switch_on(self, name: str, now: datetime) -> Detail | None:
         """The switch's detail if it is on now (a planned end in the past turns it off)."""
