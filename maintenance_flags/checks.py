@@ -117,7 +117,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         errors += _check_ip_list(name)
     errors += _check_number("MAINTENANCE_STATE_TTL", 0, integer=False)
     errors += _check_number("MAINTENANCE_RETRY_AFTER", 0, integer=True)
-    for name in ("MAINTENANCE_BLOCK_STAFF",):
+    for name in ("MAINTENANCE_BLOCK_STAFF", "MAINTENANCE_503_PRERENDER"):
         if not isinstance(getattr(settings, name, False), bool):
             errors.append(_setting_error(name, "must be True or False"))
     errors += _check_number("MAINTENANCE_ANNOUNCE_BEFORE", 0, integer=False)

@@ -43,6 +43,9 @@ def _number(name: str, default: float, cast: type[int] | type[float]) -> Any:
         return cast(default)
 
 
+_GENERATION = "maintenance_flags generation"
+
+
 def forget_settings(**kwargs: Any) -> None:
     """Drop the memo (connected to ``setting_changed``; call it after assigning to settings directly)."""
     _memo.clear()
@@ -54,9 +57,21 @@ setting_changed.connect(forget_settings, dispatch_uid="maintenance_flags.conf.fo
 class Settings:
     """One property per setting; defaults live here and nowhere else."""
 
+    def generation(self) -> object:
+        """An object replaced whenever settings change: part of the key of memos derived from them."""
+        try:
+            return _memo[_GENERATION]
+        except KeyError:
+            token = _memo[_GENERATION] = object()
+            return token
+
     @property
     def MAINTENANCE_503_TEMPLATE(self) -> str | None:
         return _setting("MAINTENANCE_503_TEMPLATE", None)
+
+    @property
+    def MAINTENANCE_503_PRERENDER(self) -> bool:
+        return _setting("MAINTENANCE_503_PRERENDER", False) is True
 
     @property
     def MAINTENANCE_ADMIN_IGNORED_URLS(self) -> Sequence[str]:

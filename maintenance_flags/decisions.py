@@ -8,7 +8,7 @@ snapshot and the user. The checks run cheapest first: path, IP, bypass token, th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ LET_THROUGH_VIEW = "view"
 LET_THROUGH_STAFF = "staff"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 EXEMPT_ATTR = "maintenance_exempt"
+SEEN_PATHS = 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,55 @@ class Verdict:
     def with_user(self, user: Any) -> Verdict:
         """Finish a verdict that was waiting on the user (staff bypass)."""
         if exemptions.is_staff_user(user):
-            return replace(self, blocked=False, let_through=LET_THROUGH_STAFF, needs_user=False)
-        return replace(self, needs_user=False)
+            return verdict(self.state, blocked=False, let_through=LET_THROUGH_STAFF)
+        return verdict(self.state, blocked=self.blocked)
+
+
+def verdict(state: SiteState, blocked: bool, let_through: str | None = None, needs_user: bool = False) -> Verdict:
+    """A verdict, shared by every request that gets the same one while the state lasts."""
+    key = ("verdict", blocked, let_through, needs_user)
+    shared: Verdict | None = state.memo.get(key)
+    if shared is None:
+        shared = state.memo[key] = Verdict(state, blocked, let_through, needs_user)
+    return shared
+
+
+@dataclass(frozen=True)
+class Exemptions:
+    """What a site's exemptions come to under the current settings, prepared once per snapshot."""
+
+    paths: exemptions.Matcher
+    allowed: tuple[exemptions.IPNetwork, ...]
+    proxies: tuple[exemptions.IPNetwork, ...]
+    url_names: tuple[str, ...]
+    # Path -> ignored?, for the paths seen while this snapshot lasts (bounded): cheaper than RE2.
+    seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def path_ignored(self, path_info: str) -> bool:
+        ignored = self.seen.get(path_info)
+        if ignored is None:
+            if len(self.seen) >= SEEN_PATHS:
+                self.seen.clear()
+            ignored = self.seen[path_info] = exemptions.matches(self.paths, path_info)
+        return ignored
+
+
+def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
+    key = ("exemptions", site_id, conf.generation())  # settings may change under one snapshot (tests)
+    prepared: Exemptions | None = snapshot.memo.get(key)
+    if prepared is None:
+        patterns = (
+            *conf.MAINTENANCE_ADMIN_IGNORED_URLS,
+            *conf.MAINTENANCE_HEALTH_CHECK_URLS,
+            *snapshot.ignored_for(site_id),
+        )
+        prepared = snapshot.memo[key] = Exemptions(
+            paths=exemptions.combined_matcher(tuple(patterns)),
+            allowed=exemptions.networks([*conf.INTERNAL_IPS, *conf.MAINTENANCE_ALLOWED_IPS]),
+            proxies=exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES),
+            url_names=tuple(conf.MAINTENANCE_IGNORED_URL_NAMES),
+        )
+    return prepared
 
 
 def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
@@ -65,45 +113,38 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     if force and not state.active:
         state = replace(state, active=True, reason=REASON_SITE, readonly=False)
     if not state.active and not (state.blocks_writes_only and request.method not in SAFE_METHODS):
-        return Verdict(state, blocked=False)
-    patterns = (
-        *conf.MAINTENANCE_ADMIN_IGNORED_URLS,
-        *conf.MAINTENANCE_HEALTH_CHECK_URLS,
-        *snapshot.ignored_for(state.site_id),
-    )
-    if exemptions.path_matches(request.path_info, patterns):
-        return Verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
-    if ip_allowed(request):
-        return Verdict(state, blocked=False, let_through=LET_THROUGH_IP)
+        return verdict(state, blocked=False)
+    prepared = exemptions_for(snapshot, state.site_id)
+    if prepared.path_ignored(request.path_info):
+        return verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
+    if exemptions.client_allowed(request.META, prepared.allowed, prepared.proxies):
+        return verdict(state, blocked=False, let_through=LET_THROUGH_IP)
     if bypass.request_has_bypass(request, snapshot):
-        return Verdict(state, blocked=False, let_through=LET_THROUGH_BYPASS)
-    if not force and view_exempt(request):
-        return Verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)
-    return Verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
+        return verdict(state, blocked=False, let_through=LET_THROUGH_BYPASS)
+    if not force and view_exempt(request, prepared.url_names):
+        return verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)
+    return verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
 
 
 def _open_verdict(snapshot: Snapshot, site: Site | None) -> Verdict:
     """Nothing is on anywhere (the usual case): one shared verdict per site and snapshot."""
     key = ("open", site.pk if site is not None else None)
-    verdict = snapshot.memo.get(key)
-    if verdict is None:
+    shared = snapshot.memo.get(key)
+    if shared is None:
         site_id = site.pk if site is not None else conf.SITE_ID
-        verdict = snapshot.memo[key] = Verdict(state_for_site_id(snapshot, site_id, site), blocked=False)
-    return verdict
+        shared = snapshot.memo[key] = Verdict(state_for_site_id(snapshot, site_id, site), blocked=False)
+    return shared
 
 
 def ip_allowed(request: HttpRequest) -> bool:
     allowed = exemptions.networks([*conf.INTERNAL_IPS, *conf.MAINTENANCE_ALLOWED_IPS])
-    if not allowed:
-        return False
-    address = exemptions.client_ip(request.META, exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES))
-    return address is not None and exemptions.in_networks(address, allowed)
+    return exemptions.client_allowed(request.META, allowed, exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES))
 
 
-def view_exempt(request: HttpRequest) -> bool:
-    """The view is ``@maintenance_exempt`` or its URL name is in ``MAINTENANCE_IGNORED_URL_NAMES``."""
-    names = tuple(conf.MAINTENANCE_IGNORED_URL_NAMES)
-    return _view_exempt(getattr(request, "urlconf", None), request.path_info, names)
+def view_exempt(request: HttpRequest, ignored_names: tuple[str, ...]) -> bool:
+    """The view is ``@maintenance_exempt`` or its URL name is in ``ignored_names``
+    (``MAINTENANCE_IGNORED_URL_NAMES``)."""
+    return _view_exempt(getattr(request, "urlconf", None), request.path_info, ignored_names)
 
 
 @lru_cache(maxsize=1024)

@@ -75,7 +75,11 @@ def path_for_matching(path_info: str) -> str:
 
 def path_matches(path_info: str, patterns: tuple[str, ...]) -> bool:
     """Whether any pattern matches the path (one RE2 program for all of them, see below)."""
-    return combined_matcher(patterns).match(path_for_matching(path_info)) is not None
+    return matches(combined_matcher(patterns), path_info)
+
+
+def matches(matcher: Matcher, path_info: str) -> bool:
+    return matcher.match(path_for_matching(path_info)) is not None
 
 
 class AnyOf:
@@ -158,6 +162,14 @@ def _networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
 
 def in_networks(address: IPAddress, nets: Iterable[IPNetwork]) -> bool:
     return any(address.version == net.version and address in net for net in nets)
+
+
+def client_allowed(meta: dict[str, Any], allowed: Sequence[IPNetwork], trusted_proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the client address (see :func:`client_ip`) is in one of the ``allowed`` networks."""
+    if not allowed:
+        return False
+    address = client_ip(meta, trusted_proxies)
+    return address is not None and in_networks(address, allowed)
 
 
 def client_ip(meta: dict[str, Any], trusted_proxies: Sequence[IPNetwork]) -> IPAddress | None:

@@ -1,16 +1,20 @@
 """The maintenance response: an HTML page or RFC 9457 problem details, with its headers.
 
-The 503 path is hot while a busy site is down, so two things are memoised: the JSON-or-HTML
-decision per ``Accept`` value, and — when the page comes from the built-in template, which uses
-nothing from the request — the rendered page, for ``MAINTENANCE_STATE_TTL`` seconds per
-language, site and message. A project's own template is rendered on every request.
+The 503 path is hot while a busy site is down, so it does as little as it can per request:
+
+- the JSON-or-HTML decision is memoised per ``Accept`` value;
+- response bodies are kept on the site's state (which lives as long as the snapshot, at most
+  ``MAINTENANCE_STATE_TTL`` seconds, or until the state changes), one per language, kind and
+  minute of ``Retry-After``: JSON always, and the HTML page when it cannot depend on the
+  request — the built-in template, or a project template declared so with
+  ``MAINTENANCE_503_PRERENDER = True``. Otherwise a project's own template is rendered with the
+  request on every request, as the contract says (its context processors run).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +25,6 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import get_template, select_template
 from django.utils import timezone, translation
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext
 
 from maintenance_flags.conf import conf
@@ -69,26 +72,15 @@ def template_names() -> list[str]:
 
 def render_page(request: HttpRequest, context: dict[str, Any]) -> str:
     """Render the 503 page; a broken project template falls back to the built-in one."""
-    key = page_key(context)
-    page = cached_page(key)
-    if page is not None:
-        return page
     try:
-        page = str(select_template(template_names()).render(context, request))
+        return str(select_template(template_names()).render(context, request))
     except Exception:
         logger.warning("Could not render the maintenance page; using the built-in one", exc_info=True)
         return str(get_template(BUILTIN_TEMPLATE).render(context))
-    if key is not None:
-        if len(_pages) >= PAGE_CACHE_SIZE:
-            _pages.clear()
-        _pages[key] = (time.monotonic(), page)
-    return page
 
 
-# --- the rendered-page memo (built-in template only) ---------------------------------------------
+# --- which pages are reused ----------------------------------------------------------------------
 
-PAGE_CACHE_SIZE = 256
-_pages: dict[tuple[Any, ...], tuple[float, str]] = {}
 _builtin_in_use: dict[tuple[str, ...], bool] = {}
 
 
@@ -106,37 +98,13 @@ def uses_builtin_template() -> bool:
     return _builtin_in_use[names]
 
 
-def page_key(context: dict[str, Any]) -> tuple[Any, ...] | None:
-    """What the built-in page depends on, or None when the page must be rendered each time."""
-    if conf.MAINTENANCE_STATE_TTL <= 0 or not uses_builtin_template():
-        return None
-    site = context["site"]
-    return (
-        translation.get_language(),
-        (site.pk, site.name) if site is not None else None,
-        context["message"],
-        context["retry_after"] // 60,  # the page says "in about N minutes"
-    )
-
-
-def page_key_if_known(context: dict[str, Any]) -> tuple[Any, ...] | None:
-    """``page_key`` without looking up templates (None until the first render said)."""
-    if tuple(template_names()) not in _builtin_in_use:
-        return None
-    return page_key(context)
-
-
-def cached_page(key: tuple[Any, ...] | None) -> str | None:
-    """The memoised page if it is younger than the TTL (no I/O: safe in async code)."""
-    hit = _pages.get(key) if key is not None else None
-    if hit is not None and time.monotonic() - hit[0] < conf.MAINTENANCE_STATE_TTL:
-        return hit[1]
-    return None
+def page_reused() -> bool:
+    """Whether one rendering of the page may serve every visitor (see the module docstring)."""
+    return conf.MAINTENANCE_503_PRERENDER or uses_builtin_template()
 
 
 def forget_pages(**kwargs: Any) -> None:
-    """Templates or settings changed (``override_settings``): render again."""
-    _pages.clear()
+    """Templates or settings changed (``override_settings``): look the template up again."""
     _builtin_in_use.clear()
     _default_message.cache_clear()
 
@@ -162,7 +130,7 @@ def maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse
 
 
 def cached_maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse | None:
-    """The maintenance response if it needs no rendering (JSON, a memoised page), else None.
+    """The maintenance response if it needs no rendering (JSON, a page already made), else None.
 
     Nothing here touches the database or the template loaders: safe to call from async code.
     """
@@ -174,34 +142,71 @@ async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpR
     return cached_maintenance_response(request, state) or await sync_to_async(maintenance_response)(request, state)
 
 
+# Bodies kept per state: (content, Content-Type) by (JSON?, language, minutes to wait, settings).
+MEMO_KEY = "responses"
+MEMO_SIZE = 64
+
+
 def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse | None:
-    message = message_for(state)
+    as_json = prefers_json(request)
     retry_after = state.retry_after
-    if prefers_json(request):
-        body = {
-            "type": "about:blank",
-            "title": gettext("Service Unavailable"),
-            "status": 503,
-            "detail": message,
-        }
-        response = HttpResponse(json.dumps(body), content_type="application/problem+json", status=503)
-    else:
-        context = {
-            "site": state.site,
-            "message": message,
-            "retry_after": retry_after,
-            "retry_at": timezone.now() + timedelta(seconds=retry_after),
-            "ends_at": state.ends_at,
-            "readonly": state.blocks_writes_only,
-        }
-        page = render_page(request, context) if render else cached_page(page_key_if_known(context))
-        if page is None:
-            return None
-        response = HttpResponse(page, status=503)
-    response["Retry-After"] = str(retry_after)
-    response["Cache-Control"] = "no-store"
-    response["X-Maintenance-Mode"] = "on"
-    patch_vary_headers(response, ("Accept",))
+    # The page says "in about N minutes": one body per minute, while Retry-After counts seconds.
+    key = (as_json, translation.get_language(), retry_after // 60, conf.generation())
+    bodies: dict[tuple[Any, ...], tuple[bytes, str]] | None = state.memo.get(MEMO_KEY)
+    if bodies is None:
+        bodies = state.memo[MEMO_KEY] = {}
+    body = bodies.get(key)
+    if body is None:
+        if as_json:
+            body = (_problem(state), "application/problem+json")
+        else:
+            if not render:  # a page not made yet, or one made for each request
+                return None
+            page = render_page(request, _context(state, retry_after))
+            body = (page.encode(), "text/html; charset=utf-8")
+            if not page_reused():
+                return _response(body, retry_after)
+        if len(bodies) >= MEMO_SIZE:
+            bodies.clear()
+        bodies[key] = body
+    return _response(body, retry_after)
+
+
+def _problem(state: SiteState) -> bytes:
+    """RFC 9457 problem details."""
+    detail = {
+        "type": "about:blank",
+        "title": gettext("Service Unavailable"),
+        "status": 503,
+        "detail": message_for(state),
+    }
+    return json.dumps(detail).encode()
+
+
+def _context(state: SiteState, retry_after: int) -> dict[str, Any]:
+    return {
+        "site": state.site,
+        "message": message_for(state),
+        "retry_after": retry_after,
+        "retry_at": timezone.now() + timedelta(seconds=retry_after),
+        "ends_at": state.ends_at,
+        "readonly": state.blocks_writes_only,
+    }
+
+
+def _response(body: tuple[bytes, str], retry_after: int) -> HttpResponse:
+    content, content_type = body
+    response = HttpResponse(
+        content,
+        status=503,
+        headers={
+            "Content-Type": content_type,
+            "Retry-After": str(retry_after),
+            "Cache-Control": "no-store",
+            "X-Maintenance-Mode": "on",
+            "Vary": "Accept",
+        },
+    )
     # Django's log_response() skips responses already logged: no ERROR line, no admin mail.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response

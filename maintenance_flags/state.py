@@ -140,6 +140,8 @@ class SiteState:
     readonly: bool = False
     ends_at: datetime | None = None
     message: str = ""
+    # Per-state memo for what is derived from it (the maintenance response); not compared.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def blocks_writes_only(self) -> bool:
@@ -165,6 +167,12 @@ def _latest(ends: list[datetime | None]) -> datetime | None:
 def state_for_site_id(
     snapshot: Snapshot, site_id: int | None, site: Site | None = None, now: datetime | None = None
 ) -> SiteState:
+    """The site's state now (or at ``now``), from the snapshot alone.
+
+    Without ``now``, the answer is memoised in the snapshot until the next moment it can change
+    (a planned end, a window opening or closing): a busy site in maintenance computes it once
+    per ``MAINTENANCE_STATE_TTL``, not on every request.
+    """
     if overrides and (site_id in overrides or None in overrides):
         on = overrides.get(site_id, overrides.get(None, False))
         return SiteState(on, REASON_SITE if on else REASON_OFF, site, site_id)
@@ -173,7 +181,37 @@ def state_for_site_id(
         return SiteState(closed, REASON_UNKNOWN, site, site_id, known=False)
     if snapshot.quiet:  # no clock, no switch lookups
         return SiteState(False, REASON_OFF, site, site_id)
-    now = now or timezone.now()
+    if now is not None:
+        return _state_at(snapshot, site_id, site, now)
+    key = ("state", site_id, site.pk if site is not None else None)
+    hit: tuple[SiteState, datetime | None] | None = snapshot.memo.get(key)
+    if hit is not None and (hit[1] is None or timezone.now() < hit[1]):
+        return hit[0]
+    now = timezone.now()
+    state = _state_at(snapshot, site_id, site, now)
+    snapshot.memo[key] = (state, _next_change(snapshot, site_id, now))
+    return state
+
+
+def _switch_names(site_id: int | None) -> tuple[str, ...]:
+    if site_id is None:
+        return (ALL_SITES_SWITCH, READONLY_ALL_SITES_SWITCH)
+    return (site_switch_name(site_id), ALL_SITES_SWITCH, readonly_switch_name(site_id), READONLY_ALL_SITES_SWITCH)
+
+
+def _next_change(snapshot: Snapshot, site_id: int | None, now: datetime) -> datetime | None:
+    """The first moment after ``now`` at which the site's state may change, if any is known."""
+    moments: list[datetime | None] = [
+        detail.ends_at for name in _switch_names(site_id) if (detail := snapshot.details.get(name)) is not None
+    ]
+    for window in snapshot.windows:
+        if window.applies_to(site_id):
+            moments += [window.starts_at, window.ends_at]
+    future = [moment for moment in moments if moment is not None and moment > now]
+    return min(future) if future else None
+
+
+def _state_at(snapshot: Snapshot, site_id: int | None, site: Site | None, now: datetime) -> SiteState:
     causes: list[tuple[str, Detail]] = []
     if site_id is not None and (detail := snapshot.switch_on(site_switch_name(site_id), now)):
         causes.append((REASON_SITE, detail))

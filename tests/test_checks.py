@@ -78,6 +78,7 @@ def test_e003_waffle_missing() -> None:
         {"MAINTENANCE_STATE_TTL": True},
         {"MAINTENANCE_RETRY_AFTER": 1.5},
         {"MAINTENANCE_BLOCK_STAFF": "yes"},
+        {"MAINTENANCE_503_PRERENDER": 1},
         {"MAINTENANCE_ADMIN_IGNORED_URLS": "^admin"},
         {"MAINTENANCE_ADMIN_IGNORED_URLS": ["(unclosed"]},
         {"MAINTENANCE_503_TEMPLATE": 503},
