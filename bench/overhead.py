@@ -23,6 +23,7 @@ WORKERS: dict[str, tuple[str, dict[str, str]]] = {
     "baseline": ("baseline", {}),
     "mf": ("mf", {}),  # renders the project's templates/503.html, like every other kind
     "mf-builtin": ("mf", {"BENCH_PROJECT_TEMPLATES": "0"}),  # no project 503.html: the built-in page
+    "mf-prerender": ("mf", {"BENCH_503_PRERENDER": "1"}),  # the project's 503.html, rendered once per state
     "waffle": ("waffle", {}),
     "mm": ("mm", {}),
     "mm2": ("mm2", {}),
@@ -34,6 +35,7 @@ VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("mf off", "mf", {"on": False}, BOTH),
     ("mf on", "mf", {"on": True}, BOTH),
     ("mf on, built-in page", "mf-builtin", {"on": True}, ANON),
+    ("mf on, project page prerendered", "mf-prerender", {"on": True}, ANON),
     ("mf off, 50 IgnoredURL", "mf", {"on": False, "ignored": 50}, BOTH),
     ("mf on, 50 IgnoredURL", "mf", {"on": True, "ignored": 50}, BOTH),
     ("waffle off", "waffle", {"on": False}, BOTH),
@@ -45,7 +47,8 @@ VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
 ]
 
 # Which page each maintenance_flags worker must serve (checked at start: a wrong setup is an error).
-EXPECT_BUILTIN = {"mf": False, "mf-builtin": True}
+EXPECT_BUILTIN = {"mf": False, "mf-builtin": True, "mf-prerender": False}
+EXPECT_REUSED = {"mf": False, "mf-builtin": True, "mf-prerender": True}
 
 
 def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
@@ -66,6 +69,11 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
                 raise RuntimeError(
                     f"worker {name}: responses.uses_builtin_template() is {hello.get('builtin_page')}, "
                     f"expected {EXPECT_BUILTIN[name]}"
+                )
+            if name in EXPECT_REUSED and hello.get("page_reused") != EXPECT_REUSED[name]:
+                raise RuntimeError(
+                    f"worker {name}: responses.page_reused() is {hello.get('page_reused')}, "
+                    f"expected {EXPECT_REUSED[name]}"
                 )
         cases = [(label, name, state, server, user) for label, name, state, users in VARIANTS
                  for server in ("wsgi", "asgi") for user in users]  # fmt: skip
@@ -114,6 +122,7 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
             "rounds": rounds,
             "versions": {name: w.hello["django"] for name, w in workers.items()},
             "builtin_page": {name: w.hello.get("builtin_page") for name, w in workers.items()},
+            "page_reused": {name: w.hello.get("page_reused") for name, w in workers.items()},
             "alone": alone,
         }
     finally:

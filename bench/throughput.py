@@ -1,9 +1,10 @@
 """Section 4: requests/s under wrk against real gunicorn servers, and switching under load.
 
-Four gunicorn servers (2 sync workers each) on one PostgreSQL database: the baseline site, a
+Five gunicorn servers (2 sync workers each) on one PostgreSQL database: the baseline site, a
 maintenance_flags site whose Site 1 is open, and the same app serving Site 2, kept in maintenance
-(so "off" and "on" need no waiting for the TTL), once with the project's 503.html and once with
-the built-in page (no project 503.html on the template path). Rounds alternate the four in a shuffled order.
+(so "off" and "on" need no waiting for the TTL), with the project's 503.html rendered per request,
+the same prerendered (``MAINTENANCE_503_PRERENDER``), and the built-in page (no project 503.html on
+the template path). Rounds alternate the five in a shuffled order.
 Then Site 1 is switched on and off every second by a third process while wrk loads it: every
 response must be a 200 or the intended 503 (no other 5xx, no socket errors).
 """
@@ -54,6 +55,7 @@ def run(quick: bool, work: Path) -> dict[str, Any]:
             "mf off": ("mf", {"BENCH_SITE_ID": "1"}),
             "mf on": ("mf", {"BENCH_SITE_ID": "2"}),
             "mf on, built-in page": ("mf", {"BENCH_SITE_ID": "2", "BENCH_PROJECT_TEMPLATES": "0"}),
+            "mf on, prerendered": ("mf", {"BENCH_SITE_ID": "2", "BENCH_503_PRERENDER": "1"}),
         }
         for label, (kind, extra) in specs.items():
             logfile = work / f"load-{label.replace(' ', '-').replace(',', '')}.log"
@@ -129,7 +131,8 @@ def section(result: dict[str, Any]) -> list[str]:
     ]
     names = {"baseline": "baseline (no maintenance middleware)", "mf off": "maintenance_flags, off",
              "mf on": "maintenance_flags, on (anonymous 503, project 503.html)",
-             "mf on, built-in page": "maintenance_flags, on (anonymous 503, built-in page)"}  # fmt: skip
+             "mf on, built-in page": "maintenance_flags, on (anonymous 503, built-in page)",
+             "mf on, prerendered": "maintenance_flags, on (anonymous 503, project 503.html prerendered)"}  # fmt: skip
     for label, values in rps.items():
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(result["statuses"][label].items()))
         lines.append(

@@ -12,7 +12,8 @@ and answers one JSON line each on stdout (everything else printed goes to stderr
 ``{"op": "middleware", "state": ..., "n": N}`` -> ``{"us": ...}``: maintenance_flags' middleware alone
 
 The first line it writes is ``{"ready": true, "django": version, "pid": ...}``, plus, for maintenance_flags,
-``"builtin_page"``: ``responses.uses_builtin_template()`` in this setup.
+``"builtin_page"``: ``responses.uses_builtin_template()`` and ``"page_reused"``: ``responses.page_reused()`` in
+this setup.
 
 Times are CPU time of the whole process (all threads: ASGI hops to worker threads), which is
 what a request costs the server and is far less disturbed by other load on the machine than
@@ -53,9 +54,10 @@ def main() -> None:
     runner = Runner(WSGIHandler(), ASGIHandler(), cookies)
     hello: dict[str, Any] = {"ready": True, "django": django.get_version(), "pid": os.getpid()}
     if control.KIND == "mf":  # which 503 page this setup serves (the built-in one is memoised)
-        from maintenance_flags.responses import uses_builtin_template
+        from maintenance_flags.responses import page_reused, uses_builtin_template
 
         hello["builtin_page"] = uses_builtin_template()
+        hello["page_reused"] = page_reused()
     out.write(json.dumps(hello) + "\n")
     out.flush()
     for line in sys.stdin:

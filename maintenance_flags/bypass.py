@@ -80,8 +80,8 @@ def link_response(request: HttpRequest, snapshot: Snapshot) -> HttpResponse | No
     The redirect is always a path on the same host (never elsewhere, whatever the other
     parameters say). An invalid token is ignored: the request carries on as usual.
     """
-    if PARAM + "=" not in request.META.get("QUERY_STRING", ""):
-        return None
+    if not snapshot.bypass_tokens or PARAM + "=" not in request.META.get("QUERY_STRING", ""):
+        return None  # no live token (no link can be valid), or no link
     token = request.GET.get(PARAM, "")
     expires = _expiry(token, snapshot)
     if expires is None:

@@ -9,6 +9,7 @@ microseconds, and the middleware reads a few on every request.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,15 +24,10 @@ FAIL_MODES = ("closed", "open")
 
 
 _T = TypeVar("_T")
-_memo: dict[str, Any] = {}
 
 
 def _setting(name: str, default: _T) -> _T:
-    """``getattr(settings, name, default)``, memoised until the next ``setting_changed``."""
-    try:
-        value: _T = _memo[name]
-    except KeyError:
-        value = _memo[name] = getattr(settings, name, default)
+    value: _T = getattr(settings, name, default)
     return value
 
 
@@ -43,81 +39,76 @@ def _number(name: str, default: float, cast: type[int] | type[float]) -> Any:
         return cast(default)
 
 
-_GENERATION = "maintenance_flags generation"
-
-
 def forget_settings(**kwargs: Any) -> None:
     """Drop the memo (connected to ``setting_changed``; call it after assigning to settings directly)."""
-    _memo.clear()
+    conf.__dict__.clear()
 
 
 setting_changed.connect(forget_settings, dispatch_uid="maintenance_flags.conf.forget_settings")
 
 
 class Settings:
-    """One property per setting; defaults live here and nowhere else."""
+    """One property per setting, memoised in the instance: after the first read, a setting is a
+    plain attribute lookup. Defaults live here and nowhere else."""
 
+    @cached_property
     def generation(self) -> object:
         """An object replaced whenever settings change: part of the key of memos derived from them."""
-        try:
-            return _memo[_GENERATION]
-        except KeyError:
-            token = _memo[_GENERATION] = object()
-            return token
+        return object()
 
-    @property
+    @cached_property
     def MAINTENANCE_503_TEMPLATE(self) -> str | None:
         return _setting("MAINTENANCE_503_TEMPLATE", None)
 
-    @property
+    @cached_property
     def MAINTENANCE_503_PRERENDER(self) -> bool:
         return _setting("MAINTENANCE_503_PRERENDER", False) is True
 
-    @property
+    @cached_property
     def MAINTENANCE_ADMIN_IGNORED_URLS(self) -> Sequence[str]:
         return _setting("MAINTENANCE_ADMIN_IGNORED_URLS", DEFAULT_ADMIN_IGNORED_URLS)
 
-    @property
+    @cached_property
     def MAINTENANCE_HEALTH_CHECK_URLS(self) -> Sequence[str]:
         return _setting("MAINTENANCE_HEALTH_CHECK_URLS", DEFAULT_HEALTH_CHECK_URLS)
 
-    @property
+    @cached_property
     def MAINTENANCE_IGNORED_URL_NAMES(self) -> Sequence[str]:
         return _setting("MAINTENANCE_IGNORED_URL_NAMES", ())
 
-    @property
+    @cached_property
     def MAINTENANCE_ANNOUNCE_BEFORE(self) -> float:
         return float(_number("MAINTENANCE_ANNOUNCE_BEFORE", DEFAULT_ANNOUNCE_BEFORE, float))
 
-    @property
+    @cached_property
     def MAINTENANCE_BLOCK_STAFF(self) -> bool:
         return bool(_setting("MAINTENANCE_BLOCK_STAFF", False))
 
-    @property
+    @cached_property
     def MAINTENANCE_ALLOWED_IPS(self) -> Sequence[str]:
         return _setting("MAINTENANCE_ALLOWED_IPS", ())
 
-    @property
+    @cached_property
     def INTERNAL_IPS(self) -> Sequence[str]:
         return _setting("INTERNAL_IPS", ())
 
-    @property
+    @cached_property
     def MAINTENANCE_TRUSTED_PROXIES(self) -> Sequence[str]:
         return _setting("MAINTENANCE_TRUSTED_PROXIES", ())
 
-    @property
+    @cached_property
     def MAINTENANCE_RETRY_AFTER(self) -> int:
         return int(_number("MAINTENANCE_RETRY_AFTER", DEFAULT_RETRY_AFTER, int))
 
-    @property
+    @cached_property
     def MAINTENANCE_STATE_TTL(self) -> float:
         return float(_number("MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL, float))
 
-    @property
+    @cached_property
     def MAINTENANCE_FAIL_MODE(self) -> str:
         return str(_setting("MAINTENANCE_FAIL_MODE", "closed"))
 
-    @property
+    @cached_property
     def SITE_ID(self) -> int | None:
         return _setting("SITE_ID", None)
 

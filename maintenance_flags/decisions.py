@@ -88,7 +88,7 @@ class Exemptions:
 
 
 def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
-    key = ("exemptions", site_id, conf.generation())  # settings may change under one snapshot (tests)
+    key = ("exemptions", site_id, conf.generation)  # settings may change under one snapshot (tests)
     prepared: Exemptions | None = snapshot.memo.get(key)
     if prepared is None:
         patterns = (
@@ -108,7 +108,7 @@ def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
 def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
     """Decide without touching the database; ``force`` puts the site in maintenance for this view."""
     if snapshot.quiet and not force and not overrides:
-        return _open_verdict(snapshot, snapshot.site_for(request))
+        return snapshot.memo.get(("open", conf.SITE_ID)) or _open_verdict(snapshot, snapshot.site_for(request))
     state = state_for_request(snapshot, request)
     if force and not state.active:
         state = replace(state, active=True, reason=REASON_SITE, readonly=False)
@@ -127,12 +127,14 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
 
 
 def _open_verdict(snapshot: Snapshot, site: Site | None) -> Verdict:
-    """Nothing is on anywhere (the usual case): one shared verdict per site and snapshot."""
-    key = ("open", site.pk if site is not None else None)
+    """Nothing is on anywhere (the usual case): one shared verdict per site and snapshot, found
+    by ``SITE_ID`` when it is set (the site is then the same for every request), else by host."""
+    site_id = conf.SITE_ID
+    key = ("open", site_id) if site_id is not None else ("open host", site.pk if site is not None else None)
     shared = snapshot.memo.get(key)
     if shared is None:
-        site_id = site.pk if site is not None else conf.SITE_ID
-        shared = snapshot.memo[key] = Verdict(state_for_site_id(snapshot, site_id, site), blocked=False)
+        shared = Verdict(state_for_site_id(snapshot, site.pk if site is not None else site_id, site), blocked=False)
+        snapshot.memo[key] = shared
     return shared
 
 

@@ -12,7 +12,7 @@ from django.utils.functional import SimpleLazyObject, empty
 
 from maintenance_flags import bypass
 from maintenance_flags.audit import current_request
-from maintenance_flags.decisions import Verdict, evaluate
+from maintenance_flags.decisions import SAFE_METHODS, Verdict, evaluate
 from maintenance_flags.responses import amaintenance_response, maintenance_response
 from maintenance_flags.state import store
 
@@ -80,8 +80,7 @@ class MaintenanceModeMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         snapshot = store.get()
-        link = bypass.link_response(request, snapshot)
-        if link is not None:
+        if snapshot.bypass_tokens and (link := bypass.link_response(request, snapshot)) is not None:
             return link
         verdict = evaluate(request, snapshot)
         if verdict.needs_user:
@@ -89,6 +88,8 @@ class MaintenanceModeMiddleware:
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return maintenance_response(request, verdict.state)
+        if request.method in SAFE_METHODS:  # changes no state: the audit will not ask who is acting
+            return self.get_response(request)
         token = current_request.set(request)
         try:
             return self.get_response(request)
@@ -97,8 +98,7 @@ class MaintenanceModeMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         snapshot = store.without_io() or await sync_to_async(store.get)()
-        link = bypass.link_response(request, snapshot)
-        if link is not None:
+        if snapshot.bypass_tokens and (link := bypass.link_response(request, snapshot)) is not None:
             return link
         verdict = evaluate(request, snapshot)
         if verdict.needs_user:
@@ -106,6 +106,8 @@ class MaintenanceModeMiddleware:
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return await amaintenance_response(request, verdict.state)
+        if request.method in SAFE_METHODS:
+            return await cast(Awaitable[HttpResponseBase], self.get_response(request))
         token = current_request.set(request)
         try:
             return await cast(Awaitable[HttpResponseBase], self.get_response(request))

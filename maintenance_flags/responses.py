@@ -151,7 +151,7 @@ def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse
     as_json = prefers_json(request)
     retry_after = state.retry_after
     # The page says "in about N minutes": one body per minute, while Retry-After counts seconds.
-    key = (as_json, translation.get_language(), retry_after // 60, conf.generation())
+    key = (as_json, translation.get_language(), retry_after // 60, conf.generation)
     bodies: dict[tuple[Any, ...], tuple[bytes, str]] | None = state.memo.get(MEMO_KEY)
     if bodies is None:
         bodies = state.memo[MEMO_KEY] = {}

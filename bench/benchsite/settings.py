@@ -4,7 +4,8 @@
 ``BENCH_DB``     a SQLite file path, or ``postgres:<dbname>``
 ``BENCH_WAFFLE_CACHE`` locmem (default) | redis; ``BENCH_REDIS_PREFIX`` the Redis key prefix
 ``BENCH_SITE_ID`` (default 1), ``MF_STATE_TTL``, ``BENCH_MM_STATE_FILE`` (django-maintenance-mode state file),
-``BENCH_503_TEMPLATE`` (maintenance_flags: ``MAINTENANCE_503_TEMPLATE``),
+``BENCH_503_TEMPLATE`` (maintenance_flags: ``MAINTENANCE_503_TEMPLATE``), ``BENCH_503_PRERENDER`` 1 (maintenance_flags:
+``MAINTENANCE_503_PRERENDER = True``),
 ``BENCH_PROJECT_TEMPLATES`` 1 (default) | 0: whether the project's ``templates/`` directory (its own
 ``503.html``, which every kind renders) is on the template path; without it maintenance_flags finds no
 project ``503.html`` and serves its built-in page.
@@ -56,6 +57,8 @@ if KIND == "mf":
     CONTEXT_PROCESSORS += ["maintenance_flags.context_processors.maintenance"]
     if "MF_STATE_TTL" in os.environ:
         MAINTENANCE_STATE_TTL = float(os.environ["MF_STATE_TTL"])
+    if os.environ.get("BENCH_503_PRERENDER") == "1":
+        MAINTENANCE_503_PRERENDER = True
     if os.environ.get("BENCH_503_TEMPLATE"):
         MAINTENANCE_503_TEMPLATE = os.environ["BENCH_503_TEMPLATE"]
 elif KIND == "waffle":
