@@ -88,6 +88,7 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
         ratios: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
         statuses: dict[tuple[str, str, str], int] = {}
         alone: list[float] = []
+        in_stack: dict[str, list[float]] = {"ours": [], "empty": [], "bare": []}
         rng = random.Random(5)
         for r in range(rounds):
             order = cases[:]
@@ -106,6 +107,11 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
                 ratios[key].append(us / this_round[("baseline", key[1], key[2])])
             # The middleware alone, maintenance off: its absolute cost.
             alone.append(workers["mf"].ask({"op": "middleware", "state": {"on": False}, "n": 3000})["us"])
+            # ... and what it adds to the whole request, against the same stack without it.
+            diffs = workers["mf"].ask({"op": "in_stack", "state": {"on": False}, "n": 2000, "pairs": 3})
+            in_stack["ours"] += diffs["ours"]
+            in_stack["empty"] += diffs["empty"]
+            in_stack["bare"] += diffs["bare"]
             log(f"round {r + 1}/{rounds} done")
         queries: dict[tuple[str, str, str], dict[str, Any]] = {}
         for label, name, state, server, user in cases:
@@ -124,6 +130,7 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
             "builtin_page": {name: w.hello.get("builtin_page") for name, w in workers.items()},
             "page_reused": {name: w.hello.get("page_reused") for name, w in workers.items()},
             "alone": alone,
+            "in_stack": in_stack,
         }
     finally:
         for worker in workers.values():

@@ -10,6 +10,9 @@ and answers one JSON line each on stdout (everything else printed goes to stderr
     -> ``{"queries": per request, "app_queries": per request, excluding session/user loads}``
 ``{"op": "profile", ...same as time..., "top": 25}`` -> ``{"profile": "cProfile text"}``
 ``{"op": "middleware", "state": ..., "n": N}`` -> ``{"us": ...}``: maintenance_flags' middleware alone
+``{"op": "in_stack", "state": ..., "n": N, "pairs": P}`` -> ``{"ours": [...], "empty": [...], "bare": [...]}``:
+µs that maintenance_flags' middleware / an empty middleware add to a whole WSGI request (paired differences),
+and the request without either
 
 The first line it writes is ``{"ready": true, "django": version, "pid": ...}``, plus, for maintenance_flags,
 ``"builtin_page"``: ``responses.uses_builtin_template()`` and ``"page_reused"``: ``responses.page_reused()`` in
@@ -105,6 +108,16 @@ class QueryCounter:
 
         for name, original in self._saved.items():
             setattr(utils.CursorWrapper, name, original)
+
+
+class PassThrough:
+    """An empty middleware: the cost of any middleware in Django's chain."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
 
 
 class Runner:
@@ -238,9 +251,46 @@ class Runner:
             middleware(request)
         return (time.process_time() - start) / n * 1e6
 
+    def in_stack(self, n: int, pairs: int) -> dict[str, list[float]]:
+        """What maintenance_flags' middleware adds to a whole WSGI request, measured precisely.
+
+        Three handlers in this process, differing only in the last middleware: none ("bare"), an
+        empty pass-through one ("empty": what any middleware costs Django) and maintenance_flags.
+        Batches alternate; the figures are per-pair differences from "bare" (µs per request).
+        """
+        from django.conf import settings
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.test import override_settings
+
+        ours = "maintenance_flags.middleware.MaintenanceModeMiddleware"
+        others = [m for m in settings.MIDDLEWARE if m != ours]
+        handlers = {"ours": WSGIHandler()}
+        with override_settings(MIDDLEWARE=others):
+            handlers["bare"] = WSGIHandler()
+        with override_settings(MIDDLEWARE=[*others, "worker.PassThrough"]):
+            handlers["empty"] = WSGIHandler()
+        saved = self.wsgi
+        diffs: dict[str, list[float]] = {"ours": [], "empty": [], "bare": []}
+        try:
+            for _ in range(pairs):
+                us = {}
+                for name, handler in handlers.items():
+                    self.wsgi = handler
+                    self.wsgi_batch("anon", max(5, n // 20))
+                    gc.collect()
+                    us[name] = self.wsgi_batch("anon", n) / n * 1e6
+                diffs["bare"].append(us["bare"])
+                for name in ("ours", "empty"):
+                    diffs[name].append(us[name] - us["bare"])
+        finally:
+            self.wsgi = saved
+        return diffs
+
     def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
         if cmd["op"] == "middleware":
             return {"us": self.middleware_alone(int(cmd["n"]))}
+        if cmd["op"] == "in_stack":
+            return self.in_stack(int(cmd["n"]), int(cmd.get("pairs", 3)))
         server, user, n = cmd["server"], cmd["user"], int(cmd["n"])
         self.batch(server, user, int(cmd.get("warmup", 50)))  # state refresh, caches, connections
         if cmd["op"] == "time":
