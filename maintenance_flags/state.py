@@ -164,14 +164,12 @@ def _latest(ends: list[datetime | None]) -> datetime | None:
     return max(known) if known else None
 
 
-def state_for_site_id(
-    snapshot: Snapshot, site_id: int | None, site: Site | None = None, now: datetime | None = None
-) -> SiteState:
-    """The site's state now (or at ``now``), from the snapshot alone.
+def state_for_site_id(snapshot: Snapshot, site_id: int | None, site: Site | None = None) -> SiteState:
+    """The site's state now, from the snapshot alone.
 
-    Without ``now``, the answer is memoised in the snapshot until the next moment it can change
-    (a planned end, a window opening or closing): a busy site in maintenance computes it once
-    per ``MAINTENANCE_STATE_TTL``, not on every request.
+    The answer is memoised in the snapshot until the next moment it can change (a planned end,
+    a window opening or closing): a busy site in maintenance computes it once per
+    ``MAINTENANCE_STATE_TTL``, not on every request.
     """
     if overrides and (site_id in overrides or None in overrides):
         on = overrides.get(site_id, overrides.get(None, False))
@@ -181,8 +179,6 @@ def state_for_site_id(
         return SiteState(closed, REASON_UNKNOWN, site, site_id, known=False)
     if snapshot.quiet:  # no clock, no switch lookups
         return SiteState(False, REASON_OFF, site, site_id)
-    if now is not None:
-        return _state_at(snapshot, site_id, site, now)
     key = ("state", site_id, site.pk if site is not None else None)
     hit: tuple[SiteState, datetime | None] | None = snapshot.memo.get(key)
     if hit is not None and (hit[1] is None or timezone.now() < hit[1]):

@@ -311,3 +311,24 @@ def test_state_without_a_site_is_memoised_until_the_global_end(clock: list[datet
     assert state_for_site_id(snapshot, None).active
     clock[0] += timedelta(minutes=1)
     assert not state_for_site_id(snapshot, None).active
+
+
+@override_settings(SITE_ID=None, ALLOWED_HOSTS=["example.com", "unknown.example"])
+def test_open_verdict_by_host_is_shared() -> None:
+    from maintenance_flags.decisions import evaluate
+
+    snapshot = store.get()
+    first = evaluate(RequestFactory().get("/", HTTP_HOST="example.com"), snapshot)
+    second = evaluate(RequestFactory().get("/", HTTP_HOST="example.com"), snapshot)
+    assert first is second
+    assert first.state.site_id == 1 and not first.blocked
+    elsewhere = evaluate(RequestFactory().get("/", HTTP_HOST="unknown.example"), snapshot)
+    assert elsewhere is not first and elsewhere.state.site is None
+
+
+def test_async_unsafe_request_is_served_and_forgotten() -> None:
+    from maintenance_flags.audit import current_request
+
+    response = async_to_sync(AsyncClient().post)("/async/")
+    assert response.status_code == 200
+    assert current_request.get() is None
