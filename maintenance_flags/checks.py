@@ -1,13 +1,14 @@
-"""System checks ``maintenance_flags.E001``–``E004``, ``W001``, ``W002`` (see README)."""
+"""System checks ``maintenance_flags.E001``–``E004``, ``W001``–``W003`` (see README)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from maintenance_flags import exemptions
 from maintenance_flags.conf import FAIL_MODES
@@ -146,5 +147,61 @@ def check_request_context_processor(**kwargs: Any) -> list[CheckMessage]:
             "{% maintenance_banner %} needs the request to render.",
             hint=f"Add '{REQUEST_PROCESSOR}' to the DjangoTemplates OPTIONS['context_processors'].",
             id="maintenance_flags.W002",
+        )
+    ]
+
+
+# What a page shown to many visitors must not use: each is specific to the visitor it was made for.
+VISITOR_NAMES = frozenset({"request", "user", "perms", "csrf_token", "messages"})
+_TAG = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.DOTALL)
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE = re.compile(r"{%\s*(?:extends|include)\s+[\"']([^\"']+)[\"']")
+
+
+def visitor_specific_names(source: str, load: Any, seen: set[str] | None = None) -> set[str]:
+    """The visitor-specific names a template uses, following literal ``extends``/``include``.
+
+    ``load(name)`` returns a template's source. A heuristic for a warning: names inside
+    ``{{ }}`` and ``{% %}`` outside quoted strings.
+    """
+    seen = set() if seen is None else seen
+    found: set[str] = set()
+    for variable, tag in _TAG.findall(source):
+        found.update(n for n in _NAME.findall(_QUOTED.sub("", variable or tag)) if n in VISITOR_NAMES)
+    for name in _REFERENCE.findall(source):
+        if name not in seen:
+            seen.add(name)
+            try:
+                found |= visitor_specific_names(load(name), load, seen)
+            except Exception:  # a missing or broken template is reported when it renders
+                continue
+    return found
+
+
+@register(Tags.templates)
+def check_prerendered_page(**kwargs: Any) -> list[CheckMessage]:
+    if getattr(settings, "MAINTENANCE_503_PRERENDER", False) is not True:
+        return []
+    from django.template.loader import select_template
+
+    from maintenance_flags.responses import template_names
+
+    try:
+        template = select_template(template_names())
+        engine = template.template.engine
+        found = visitor_specific_names(template.template.source, lambda name: engine.get_template(name).source)
+    except Exception:  # no template, or not a Django template: nothing to look at
+        return []
+    if not found:
+        return []
+    listed = ", ".join(sorted("{% csrf_token %}" if n == "csrf_token" else n for n in found))
+    return [
+        Warning(
+            f"MAINTENANCE_503_PRERENDER is on, but the maintenance page {template.template.name!r} uses {listed}: "
+            "the page rendered for one visitor would be shown to every visitor (a CSRF token would leak).",
+            hint="Remove them from the page (and the templates it extends or includes), or unset "
+            "MAINTENANCE_503_PRERENDER.",
+            id="maintenance_flags.W003",
         )
     ]

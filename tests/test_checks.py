@@ -5,6 +5,7 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.checks import Error, Warning
@@ -189,3 +190,54 @@ def test_missing_apps_are_reported_not_a_traceback(tmp_path: Path, apps: str, ch
     assert result.returncode != 0
     assert check_id in output
     assert "Traceback" not in output
+
+
+def locmem_templates(templates: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {
+                "loaders": [("django.template.loaders.locmem.Loader", templates)],
+                "context_processors": ["django.template.context_processors.request"],
+            },
+        }
+    ]
+
+
+PERSONAL_PAGES = {
+    "503.html": (
+        '{% extends "base.html" %}{% load i18n %}{% block body %}{% translate "request" %} {{ message }}{% endblock %}'
+    ),
+    "base.html": '{% include "nav.html" %}{% include "missing.html" %}{% block body %}{% endblock %}',
+    "nav.html": (
+        '<form>{% csrf_token %}</form>{% if user.is_authenticated %}{{ user }}{% endif %}{% include "nav.html" %}'
+    ),
+}
+
+
+@override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=locmem_templates(PERSONAL_PAGES))
+def test_w003_prerendered_page_uses_the_visitor() -> None:
+    (warning,) = checks.check_prerendered_page()
+    assert isinstance(warning, Warning)
+    assert warning.id == "maintenance_flags.W003"
+    assert "'503.html' uses user, {% csrf_token %}" in warning.msg  # not "request": a quoted string
+    assert "maintenance_flags.W003" in run_check()
+
+
+@override_settings(MAINTENANCE_503_PRERENDER=False, TEMPLATES=locmem_templates(PERSONAL_PAGES))
+def test_w003_only_when_prerendering() -> None:
+    assert checks.check_prerendered_page() == []
+
+
+@override_settings(MAINTENANCE_503_PRERENDER=True)
+def test_w003_quiet_for_a_page_that_shows_nothing_personal() -> None:
+    assert checks.check_prerendered_page() == []  # testproject's 503.html includes the built-in page
+
+
+@override_settings(
+    MAINTENANCE_503_PRERENDER=True,
+    MAINTENANCE_503_TEMPLATE="nowhere.html",
+    TEMPLATES=locmem_templates({}),
+)
+def test_w003_quiet_without_a_template() -> None:
+    assert checks.check_prerendered_page() == []
