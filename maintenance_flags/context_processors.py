@@ -12,7 +12,7 @@ from maintenance_flags.decisions import (
     LET_THROUGH_STAFF,
     Verdict,
     evaluate,
-    ip_allowed,
+    exemptions_for,
 )
 from maintenance_flags.middleware import load_user, request_verdict
 from maintenance_flags.state import store
@@ -36,7 +36,10 @@ def privileged(request: HttpRequest, verdict: Verdict) -> bool:
     """
     if verdict.let_through in (LET_THROUGH_STAFF, LET_THROUGH_IP, LET_THROUGH_BYPASS):
         return True
-    if ip_allowed(request) or bypass.request_has_bypass(request, store.peek()):
+    snapshot = store.peek()
+    if exemptions_for(snapshot, verdict.state.site_id).client_allowed(request):
+        return True
+    if bypass.request_has_bypass(request, snapshot):
         return True
     return not conf.MAINTENANCE_BLOCK_STAFF and exemptions.is_staff_user(load_user(request))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.signals import setting_changed
 from django.http import HttpRequest
@@ -20,9 +20,6 @@ from maintenance_flags import bypass, exemptions
 from maintenance_flags.conf import conf
 from maintenance_flags.names import REASON_SITE
 from maintenance_flags.state import SiteState, Snapshot, overrides, state_for_request, state_for_site_id
-
-if TYPE_CHECKING:
-    from django.contrib.sites.models import Site
 
 LET_THROUGH_IGNORED = "ignored"
 LET_THROUGH_IP = "ip"
@@ -78,6 +75,10 @@ class Exemptions:
     # Path -> ignored?, for the paths seen while this snapshot lasts (bounded): cheaper than RE2.
     seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
+    def client_allowed(self, request: HttpRequest) -> bool:
+        """The client IP is in ``INTERNAL_IPS`` or ``MAINTENANCE_ALLOWED_IPS`` (through trusted proxies)."""
+        return exemptions.client_allowed(request.META, self.allowed, self.proxies)
+
     def path_ignored(self, path_info: str) -> bool:
         ignored = self.seen.get(path_info)
         if ignored is None:
@@ -108,7 +109,7 @@ def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
 def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
     """Decide without touching the database; ``force`` puts the site in maintenance for this view."""
     if snapshot.quiet and not force and not overrides:
-        return snapshot.memo.get(("open", conf.SITE_ID)) or _open_verdict(snapshot, snapshot.site_for(request))
+        return _open_verdict(snapshot, request)
     state = state_for_request(snapshot, request)
     if force and not state.active:
         state = replace(state, active=True, reason=REASON_SITE, readonly=False)
@@ -117,7 +118,7 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     prepared = exemptions_for(snapshot, state.site_id)
     if prepared.path_ignored(request.path_info):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
-    if exemptions.client_allowed(request.META, prepared.allowed, prepared.proxies):
+    if prepared.client_allowed(request):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IP)
     if bypass.request_has_bypass(request, snapshot):
         return verdict(state, blocked=False, let_through=LET_THROUGH_BYPASS)
@@ -126,21 +127,21 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     return verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
 
 
-def _open_verdict(snapshot: Snapshot, site: Site | None) -> Verdict:
+def _open_verdict(snapshot: Snapshot, request: HttpRequest) -> Verdict:
     """Nothing is on anywhere (the usual case): one shared verdict per site and snapshot, found
     by ``SITE_ID`` when it is set (the site is then the same for every request), else by host."""
     site_id = conf.SITE_ID
-    key = ("open", site_id) if site_id is not None else ("open host", site.pk if site is not None else None)
-    shared = snapshot.memo.get(key)
-    if shared is None:
+    if site_id is not None:
+        key: tuple[str, int | None] = ("open", site_id)
+    else:
+        host_site = snapshot.site_for(request)
+        key = ("open host", host_site.pk if host_site is not None else None)
+    shared: Verdict | None = snapshot.memo.get(key)
+    if shared is None:  # once per snapshot and site
+        site = snapshot.site_for(request)
         shared = Verdict(state_for_site_id(snapshot, site.pk if site is not None else site_id, site), blocked=False)
         snapshot.memo[key] = shared
     return shared
-
-
-def ip_allowed(request: HttpRequest) -> bool:
-    allowed = exemptions.networks([*conf.INTERNAL_IPS, *conf.MAINTENANCE_ALLOWED_IPS])
-    return exemptions.client_allowed(request.META, allowed, exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES))
 
 
 def view_exempt(request: HttpRequest, ignored_names: tuple[str, ...]) -> bool:

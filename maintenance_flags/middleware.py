@@ -80,7 +80,7 @@ class MaintenanceModeMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         snapshot = store.get()
-        if snapshot.bypass_tokens and (link := bypass.link_response(request, snapshot)) is not None:
+        if (link := bypass.link_response(request, snapshot)) is not None:
             return link
         verdict = evaluate(request, snapshot)
         if verdict.needs_user:
@@ -98,7 +98,7 @@ class MaintenanceModeMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         snapshot = store.without_io() or await sync_to_async(store.get)()
-        if snapshot.bypass_tokens and (link := bypass.link_response(request, snapshot)) is not None:
+        if (link := bypass.link_response(request, snapshot)) is not None:
             return link
         verdict = evaluate(request, snapshot)
         if verdict.needs_user:

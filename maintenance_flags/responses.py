@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import get_template, select_template
 from django.utils import timezone, translation
@@ -38,11 +37,6 @@ JSON_TYPES = ("application/json", "application/problem+json")
 
 
 def default_message() -> str:
-    return _default_message(translation.get_language())
-
-
-@lru_cache(maxsize=64)
-def _default_message(language: str | None) -> str:
     return gettext("This site is down for maintenance. Please try again later.")
 
 
@@ -70,46 +64,41 @@ def template_names() -> list[str]:
     return [configured] if configured else ["503.html", BUILTIN_TEMPLATE]
 
 
-def render_page(request: HttpRequest, context: dict[str, Any]) -> str:
-    """Render the 503 page; a broken project template falls back to the built-in one."""
+def render_page(request: HttpRequest, context: dict[str, Any]) -> tuple[str, bool]:
+    """Render the 503 page, and say whether this rendering may serve every visitor: the built-in
+    template, or a project's with ``MAINTENANCE_503_PRERENDER``. A broken project template falls
+    back to the built-in page (logged), rendered again each time until the template is fixed."""
     try:
-        return str(select_template(template_names()).render(context, request))
+        template = select_template(template_names())
+        page = str(template.render(context, request))
     except Exception:
         logger.warning("Could not render the maintenance page; using the built-in one", exc_info=True)
-        return str(get_template(BUILTIN_TEMPLATE).render(context))
+        return str(get_template(BUILTIN_TEMPLATE).render(context)), False
+    return page, conf.MAINTENANCE_503_PRERENDER or is_builtin(template)
 
 
-# --- which pages are reused ----------------------------------------------------------------------
+def is_builtin(template: Any) -> bool:
+    """The app's own file, not a project's override of the same name (which may use the request)."""
+    name = getattr(getattr(template, "origin", None), "name", None)
+    return isinstance(name, str) and _is_builtin_file(name)
 
-_builtin_in_use: dict[tuple[str, ...], bool] = {}
+
+@lru_cache(maxsize=16)
+def _is_builtin_file(name: str) -> bool:
+    return str(Path(name).resolve()) == BUILTIN_PATH
 
 
 def uses_builtin_template() -> bool:
     """Whether the page comes from the built-in template (no project ``503.html`` or setting)."""
-    names = tuple(template_names())
-    if names not in _builtin_in_use:
-        try:
-            origin = getattr(select_template(list(names)), "origin", None)
-        except Exception:
-            origin = None
-        # The app's own file, not a project's override of the same name (which may use the request).
-        name = getattr(origin, "name", None)
-        _builtin_in_use[names] = isinstance(name, str) and str(Path(name).resolve()) == BUILTIN_PATH
-    return _builtin_in_use[names]
+    try:
+        return is_builtin(select_template(template_names()))
+    except Exception:
+        return False
 
 
 def page_reused() -> bool:
-    """Whether one rendering of the page may serve every visitor (see the module docstring)."""
+    """Whether one rendering of the page serves every visitor (see the module docstring)."""
     return conf.MAINTENANCE_503_PRERENDER or uses_builtin_template()
-
-
-def forget_pages(**kwargs: Any) -> None:
-    """Templates or settings changed (``override_settings``): look the template up again."""
-    _builtin_in_use.clear()
-    _default_message.cache_clear()
-
-
-setting_changed.connect(forget_pages, dispatch_uid="maintenance_flags.responses.forget_pages")
 
 
 def readonly_message() -> str:
@@ -162,9 +151,9 @@ def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse
         else:
             if not render:  # a page not made yet, or one made for each request
                 return None
-            page = render_page(request, _context(state, retry_after))
+            page, reused = render_page(request, _context(state, retry_after))
             body = (page.encode(), "text/html; charset=utf-8")
-            if not page_reused():
+            if not reused:
                 return _response(body, retry_after)
         if len(bodies) >= MEMO_SIZE:
             bodies.clear()

@@ -342,8 +342,8 @@ class StateStore:
 
     def get(self) -> Snapshot:
         """The current snapshot, reading the database if the memo is older than the TTL."""
-        snapshot = self._snapshot  # fresh(), inlined: this runs on every request
-        if snapshot is not None and time.monotonic() - self._fetched_at < conf.MAINTENANCE_STATE_TTL:
+        snapshot = self.fresh()
+        if snapshot is not None:
             return snapshot
         if not self._lock.acquire(blocking=self._snapshot is None):
             return self._snapshot or UNKNOWN  # another thread is refreshing: use the last one
