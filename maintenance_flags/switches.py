@@ -14,6 +14,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from maintenance_flags.audit import acting
 from maintenance_flags.names import (
     ALL_SITES_SWITCH,
     READONLY_ALL_SITES_SWITCH,
@@ -66,8 +67,14 @@ def set_switch(
             switch = model.objects.select_for_update().filter(name=name).first()
             was_active = bool(switch is not None and switch.active)
             if was_active and SwitchDetail.objects.filter(switch_name=name, ends_at__lte=timezone.now()).exists():
-                was_active = False  # its planned end has passed: it is off, whatever the row says
+                # Its planned end has passed unnoticed: record that end first, as the schedule
+                # would have, so the row, the audit trail and the signals agree.
+                assert switch is not None
                 SwitchDetail.objects.filter(switch_name=name).update(ends_at=None)
+                with acting("schedule", reason="planned end reached"):
+                    switch.active = False
+                    switch.save()
+                was_active = False
             if switch is None:
                 switch = model(name=name, note=switch_note(name))
             if active:

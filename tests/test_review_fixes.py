@@ -128,6 +128,30 @@ def test_on_after_a_planned_end_passed_turns_it_on_again() -> None:
     assert Client().get("/").status_code == 503
 
 
+def test_off_after_a_planned_end_passed_turns_it_off() -> None:
+    from maintenance_flags.models import MaintenanceEvent
+
+    run("on", "--for", "1h")
+    SwitchDetail.objects.update(ends_at=timezone.now() - timedelta(seconds=1))  # the end passed, unnoticed
+    run("off")
+    assert not Switch.objects.get(name="maintenance_mode_site_1").active  # the row, not only the detail
+    assert not SwitchDetail.objects.exists()
+    store.invalidate()
+    assert Client().get("/").status_code == 200
+    ended = MaintenanceEvent.objects.filter(switch_name="maintenance_mode_site_1", active=False).get()
+    assert ended.source == "schedule"  # the end that passed, recorded once
+
+
+def test_on_after_a_planned_end_passed_records_both_changes() -> None:
+    from maintenance_flags.models import MaintenanceEvent
+
+    run("on", "--for", "1h")
+    SwitchDetail.objects.update(ends_at=timezone.now() - timedelta(seconds=1))
+    run("on")
+    events = MaintenanceEvent.objects.filter(switch_name="maintenance_mode_site_1").order_by("pk")
+    assert [(e.source, e.active) for e in events] == [("command", True), ("schedule", False), ("command", True)]
+
+
 def test_extending_a_closed_window_opens_it_again() -> None:
     now = timezone.now()
     window = MaintenanceWindow.objects.create(
