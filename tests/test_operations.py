@@ -267,11 +267,12 @@ def test_message_everywhere(staff_client: Client) -> None:
 
 
 def test_site_message_wins_over_global() -> None:
-    run("on", "--all", "--message", "global")
-    run("on", "--message", "site")
-    assert b"site" in Client().get("/").content
+    run("on", "--all", "--message", "global-msg")
+    run("on", "--message", "site-msg")
+    page = Client().get("/").content
+    assert b"site-msg" in page and b"global-msg" not in page
     run("off")
-    assert b"global" in Client().get("/").content
+    assert b"global-msg" in Client().get("/").content
 
 
 def test_turning_off_forgets_the_message() -> None:

@@ -259,16 +259,22 @@ def test_failures_before_or_at_commit_are_raised(monkeypatch: pytest.MonkeyPatch
         switches.set_switch("maintenance_mode_site_1", True)
 
 
-def test_no_session_means_anonymous_without_loading_the_user() -> None:
+def test_no_session_means_anonymous_without_loading_the_user(caplog: pytest.LogCaptureFixture) -> None:
     from django.contrib.sessions.backends.db import SessionStore
+
+    async def broken_auser() -> None:
+        _broken_user()
 
     request = RequestFactory().get("/")
     request.session = SessionStore()  # no cookie: no key
     request.user = SimpleLazyObject(_broken_user)  # type: ignore[assignment]
+    request.auser = broken_auser  # type: ignore[attr-defined]
     assert load_user(request) is None  # not loaded: it would have raised and logged
     assert async_to_sync(aload_user)(request) is None
+    assert "treating the request as anonymous" not in caplog.text
     request.session = SessionStore(session_key="x" * 32)  # a session: the user must be loaded
     assert load_user(request) is None  # it raised, and was treated as anonymous
+    assert "treating the request as anonymous" in caplog.text
 
 
 def test_anonymous_503_does_not_touch_the_session() -> None:
