@@ -133,3 +133,25 @@ def test_events_are_read_only_in_admin(django_user_model: type) -> None:
     assert client.get("/admin/maintenance_flags/maintenanceevent/add/").status_code == 403
     assert client.post(f"/admin/maintenance_flags/maintenanceevent/{event.pk}/delete/").status_code == 403
     assert str(event) == "maintenance_mode_site_1 on (command)"
+
+
+@pytest.mark.parametrize(("method", "named"), [("get", False), ("post", True)])
+def test_user_behind_a_change_is_named_for_unsafe_methods(django_user_model: type, method: str, named: bool) -> None:
+    """The middleware keeps the request for the audit only for unsafe methods (README)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from maintenance_flags.middleware import MaintenanceModeMiddleware
+    from maintenance_flags.switches import set_switch
+
+    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+
+    def view(request: Any) -> HttpResponse:
+        set_switch("maintenance_mode_site_1", True)
+        return HttpResponse("ok")
+
+    request = getattr(RequestFactory(), method)("/")
+    request.user = user
+    MaintenanceModeMiddleware(view)(request)
+    event = MaintenanceEvent.objects.get(switch_name="maintenance_mode_site_1")
+    assert event.user == (user if named else None)

@@ -241,3 +241,13 @@ def test_w003_quiet_for_a_page_that_shows_nothing_personal() -> None:
 )
 def test_w003_quiet_without_a_template() -> None:
     assert checks.check_prerendered_page() == []
+
+
+@pytest.mark.parametrize(
+    "page",
+    ["{{ request.path }}", "{{ perms.auth }}", "{% for m in messages %}{{ m }}{% endfor %}", "{% csrf_token %}"],
+)
+def test_w003_names(page: str) -> None:
+    with override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=locmem_templates({"503.html": page})):
+        (warning,) = checks.check_prerendered_page()
+    assert warning.id == "maintenance_flags.W003"

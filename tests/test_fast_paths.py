@@ -332,3 +332,9 @@ def test_async_unsafe_request_is_served_and_forgotten() -> None:
     response = async_to_sync(AsyncClient().post)("/async/")
     assert response.status_code == 200
     assert current_request.get() is None
+
+
+def test_a_state_read_is_six_queries(django_assert_num_queries: Any) -> None:
+    """README and docs/deployment.md: each refresh is six small queries."""
+    with django_assert_num_queries(6):
+        load_snapshot()
