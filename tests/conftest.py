@@ -1,13 +1,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
+from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.sites.models import Site
+from django.core.management import call_command
 from django.test import Client
-from django.utils import translation
+from django.utils import timezone, translation
 
+import maintenance_flags
 from maintenance_flags.state import ALL_SITES_SWITCH, set_switch, site_switch_name, store
+
+APP_TEMPLATES = str(Path(maintenance_flags.__file__).resolve().parent / "templates")
+
+
+def django_templates(*loaders: Any) -> list[dict[str, Any]]:
+    """A ``TEMPLATES`` setting with only these loaders (and the request context processor)."""
+    return [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {"loaders": list(loaders), "context_processors": ["django.template.context_processors.request"]},
+        }
+    ]
+
+
+def locmem(templates: dict[str, str]) -> tuple[str, dict[str, str]]:
+    return ("django.template.loaders.locmem.Loader", templates)
+
+
+#: Only the app's own templates: the built-in 503 page, not the demo project's 503.html.
+BUILTIN_ONLY = django_templates(("django.template.loaders.filesystem.Loader", [APP_TEMPLATES]))
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +50,21 @@ def _fresh_state() -> Iterator[None]:
 @pytest.fixture
 def site(db: None) -> Site:
     return Site.objects.get(pk=1)
+
+
+def run(*args: str) -> str:
+    """``manage.py setmaintenance *args``; its stdout."""
+    out = StringIO()
+    call_command("setmaintenance", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """Move django.utils.timezone.now (and so the per-request state) forward at will."""
+    now = [timezone.now()]
+    monkeypatch.setattr(timezone, "now", lambda: now[0])
+    return now
 
 
 def turn(on: bool, site_id: int | None = 1) -> None:

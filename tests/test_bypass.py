@@ -97,7 +97,7 @@ def test_async_link() -> None:
     assert response["Location"] == "/async/"
 
 
-def test_banner_for_bypass(client: Client) -> None:
+def test_banner_for_bypass() -> None:
     token = issue()
     turn(True)
     html = Client().get("/", headers={"X-Maintenance-Bypass": token}).content.decode()

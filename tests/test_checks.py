@@ -5,7 +5,6 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.checks import Error, Warning
@@ -15,6 +14,7 @@ from django.test import override_settings
 from django.test.utils import modify_settings
 
 from maintenance_flags import checks
+from tests.conftest import django_templates, locmem
 
 ROOT = Path(__file__).resolve().parent.parent
 MW = "maintenance_flags.middleware.MaintenanceModeMiddleware"
@@ -192,18 +192,6 @@ def test_missing_apps_are_reported_not_a_traceback(tmp_path: Path, apps: str, ch
     assert "Traceback" not in output
 
 
-def locmem_templates(templates: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "OPTIONS": {
-                "loaders": [("django.template.loaders.locmem.Loader", templates)],
-                "context_processors": ["django.template.context_processors.request"],
-            },
-        }
-    ]
-
-
 PERSONAL_PAGES = {
     "503.html": (
         '{% extends "base.html" %}{% load i18n %}{% block body %}{% translate "request" %} {{ message }}{% endblock %}'
@@ -215,7 +203,7 @@ PERSONAL_PAGES = {
 }
 
 
-@override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=locmem_templates(PERSONAL_PAGES))
+@override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=django_templates(locmem(PERSONAL_PAGES)))
 def test_w003_prerendered_page_uses_the_visitor() -> None:
     (warning,) = checks.check_prerendered_page()
     assert isinstance(warning, Warning)
@@ -224,7 +212,7 @@ def test_w003_prerendered_page_uses_the_visitor() -> None:
     assert "maintenance_flags.W003" in run_check()
 
 
-@override_settings(MAINTENANCE_503_PRERENDER=False, TEMPLATES=locmem_templates(PERSONAL_PAGES))
+@override_settings(MAINTENANCE_503_PRERENDER=False, TEMPLATES=django_templates(locmem(PERSONAL_PAGES)))
 def test_w003_only_when_prerendering() -> None:
     assert checks.check_prerendered_page() == []
 
@@ -237,7 +225,7 @@ def test_w003_quiet_for_a_page_that_shows_nothing_personal() -> None:
 @override_settings(
     MAINTENANCE_503_PRERENDER=True,
     MAINTENANCE_503_TEMPLATE="nowhere.html",
-    TEMPLATES=locmem_templates({}),
+    TEMPLATES=django_templates(locmem({})),
 )
 def test_w003_quiet_without_a_template() -> None:
     assert checks.check_prerendered_page() == []
@@ -248,6 +236,6 @@ def test_w003_quiet_without_a_template() -> None:
     ["{{ request.path }}", "{{ perms.auth }}", "{% for m in messages %}{{ m }}{% endfor %}", "{% csrf_token %}"],
 )
 def test_w003_names(page: str) -> None:
-    with override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=locmem_templates({"503.html": page})):
+    with override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=django_templates(locmem({"503.html": page}))):
         (warning,) = checks.check_prerendered_page()
     assert warning.id == "maintenance_flags.W003"

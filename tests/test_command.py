@@ -8,13 +8,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from waffle.models import Switch
 
+from tests.conftest import run
+
 pytestmark = pytest.mark.django_db
-
-
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command("setmaintenance", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 def active(name: str) -> bool:

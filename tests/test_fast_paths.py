@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,34 +11,14 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.test.signals import template_rendered
-from django.utils import timezone
 
-import maintenance_flags
 from maintenance_flags import conf as conf_module
 from maintenance_flags.conf import conf
 from maintenance_flags.responses import cached_maintenance_response, maintenance_response, prefers_json
 from maintenance_flags.state import Snapshot, load_snapshot, state_for_request, store
-from tests.conftest import turn
+from tests.conftest import BUILTIN_ONLY, turn
 
 pytestmark = pytest.mark.django_db
-
-APP_TEMPLATES = str(Path(maintenance_flags.__file__).parent / "templates")
-BUILTIN_ONLY = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "OPTIONS": {
-            "loaders": [("django.template.loaders.filesystem.Loader", [APP_TEMPLATES])],
-            "context_processors": ["django.template.context_processors.request"],
-        },
-    }
-]
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
-    now = [timezone.now()]
-    monkeypatch.setattr(timezone, "now", lambda: now[0])
-    return now
 
 
 @pytest.fixture

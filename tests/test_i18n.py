@@ -8,7 +8,6 @@ import gettext
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from io import StringIO
@@ -28,33 +27,13 @@ from maintenance_flags.management.commands.setmaintenance import Command
 from maintenance_flags.models import IgnoredURL, MaintenanceWindow
 from maintenance_flags.names import readonly_switch_name
 from maintenance_flags.switches import set_switch
-from tests.conftest import turn
+from tests.conftest import BUILTIN_ONLY, turn
 
 PACKAGE = Path(maintenance_flags.__file__).resolve().parent
 LOCALE = PACKAGE / "locale"
 LANGUAGES = ("fr", "de", "es")
 
-#: Only the app's own templates: the built-in 503 page, not the demo project's 503.html.
-APP_TEMPLATES_ONLY = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": False,
-        "OPTIONS": {
-            "loaders": [("django.template.loaders.filesystem.Loader", [str(PACKAGE / "templates")])],
-            "context_processors": ["django.template.context_processors.request"],
-        },
-    }
-]
 DEMO_MARKER = "served from testproject/templates/503.html"
-
-
-@pytest.fixture(autouse=True)
-def _no_language_left_active() -> Iterator[None]:
-    """LocaleMiddleware leaves the request's language active in the thread: don't leak it to other tests."""
-    translation.deactivate()
-    yield
-    translation.deactivate()
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -78,7 +57,7 @@ EXPECTED_BACK = {"fr": "Retour prévu dans environ", "de": "Voraussichtlich wied
 @pytest.mark.parametrize("templates", ["builtin", "demo"])
 def test_503_page_in_the_visitors_language(language: str, templates: str) -> None:
     turn(True)
-    with override_settings(TEMPLATES=APP_TEMPLATES_ONLY) if templates == "builtin" else override_settings():
+    with override_settings(TEMPLATES=BUILTIN_ONLY) if templates == "builtin" else override_settings():
         response = Client().get("/", headers={"Accept-Language": f"{language},en;q=0.5"})
     html = response.content.decode()
     assert response.status_code == 503
@@ -98,7 +77,7 @@ def test_503_page_in_the_visitors_language(language: str, templates: str) -> Non
 def test_503_page_title_and_regional_variant() -> None:
     """``fr-CA`` gets the French page; the <title> is translated too."""
     turn(True)
-    with override_settings(TEMPLATES=APP_TEMPLATES_ONLY):
+    with override_settings(TEMPLATES=BUILTIN_ONLY):
         html = Client().get("/", headers={"Accept-Language": "fr-CA"}).content.decode()
     assert "<title>En maintenance" in html
     assert "Ce site est en maintenance" in html
@@ -107,7 +86,7 @@ def test_503_page_title_and_regional_variant() -> None:
 @pytest.mark.django_db
 def test_503_page_in_english_for_other_languages() -> None:
     turn(True)
-    with override_settings(TEMPLATES=APP_TEMPLATES_ONLY):
+    with override_settings(TEMPLATES=BUILTIN_ONLY):
         response = Client().get("/", headers={"Accept-Language": "it"})
     html = response.content.decode()
     assert "This site is down for maintenance. Please try again later." in html
@@ -118,7 +97,7 @@ def test_503_page_in_english_for_other_languages() -> None:
 @pytest.mark.django_db
 def test_503_page_async_stack_in_german() -> None:
     turn(True)
-    with override_settings(TEMPLATES=APP_TEMPLATES_ONLY):
+    with override_settings(TEMPLATES=BUILTIN_ONLY):
         response = async_to_sync(AsyncClient().get)("/async/", headers={"Accept-Language": "de"})
     assert response.status_code == 503
     assert PAGE["de"][0] in response.content.decode()

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +12,9 @@ from django.http import HttpResponse
 from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-import maintenance_flags
 from maintenance_flags.models import IgnoredURL
 from maintenance_flags.state import store
-from tests.conftest import turn
+from tests.conftest import APP_TEMPLATES, BUILTIN_ONLY, django_templates, locmem, turn
 
 pytestmark = pytest.mark.django_db
 
@@ -133,39 +131,17 @@ def test_project_503_template_is_used() -> None:
 def test_configured_template_wins() -> None:
     turn(True)
     with override_settings(
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "OPTIONS": {
-                    "loaders": [
-                        ("django.template.loaders.locmem.Loader", {"custom_503.html": "custom {{ message }}"}),
-                        "django.template.loaders.app_directories.Loader",
-                    ],
-                    "context_processors": ["django.template.context_processors.request"],
-                },
-            }
-        ]
+        TEMPLATES=django_templates(
+            locmem({"custom_503.html": "custom {{ message }}"}), "django.template.loaders.app_directories.Loader"
+        )
     ):
         response = Client().get("/")
     assert response.content == b"custom This site is down for maintenance. Please try again later."
 
 
-APP_TEMPLATES = str(Path(maintenance_flags.__file__).parent / "templates")
-
-
 def test_builtin_template_without_project_one() -> None:
     turn(True)
-    with override_settings(
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "OPTIONS": {
-                    "loaders": [("django.template.loaders.filesystem.Loader", [APP_TEMPLATES])],
-                    "context_processors": ["django.template.context_processors.request"],
-                },
-            }
-        ]
-    ):
+    with override_settings(TEMPLATES=BUILTIN_ONLY):
         response = Client().get("/")
     assert response.status_code == 503
     assert b"served from testproject" not in response.content
@@ -175,18 +151,9 @@ def test_builtin_template_without_project_one() -> None:
 def test_broken_project_template_falls_back_to_builtin(caplog: pytest.LogCaptureFixture) -> None:
     turn(True)
     with override_settings(
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "OPTIONS": {
-                    "loaders": [
-                        ("django.template.loaders.locmem.Loader", {"503.html": "{% broken_tag %}"}),
-                        ("django.template.loaders.filesystem.Loader", [APP_TEMPLATES]),
-                    ],
-                    "context_processors": ["django.template.context_processors.request"],
-                },
-            }
-        ]
+        TEMPLATES=django_templates(
+            locmem({"503.html": "{% broken_tag %}"}), ("django.template.loaders.filesystem.Loader", [APP_TEMPLATES])
+        )
     ):
         response = Client().get("/")
     assert response.status_code == 503

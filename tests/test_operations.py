@@ -17,14 +17,9 @@ from waffle.models import Switch
 from maintenance_flags.models import MaintenanceEvent, MaintenanceWindow, SwitchDetail
 from maintenance_flags.state import load_snapshot, state_for_site_id, store
 from maintenance_flags.times import parse_duration, parse_when
+from tests.conftest import run
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command("setmaintenance", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 def window(minutes_from_now: float, minutes_long: float | None, site_id: int | None = 1, message: str = "") -> Any:
@@ -32,14 +27,6 @@ def window(minutes_from_now: float, minutes_long: float | None, site_id: int | N
     start = now + timedelta(minutes=minutes_from_now)
     end = start + timedelta(minutes=minutes_long) if minutes_long is not None else None
     return MaintenanceWindow.objects.create(site_id=site_id, starts_at=start, ends_at=end, message=message)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
-    """Move django.utils.timezone.now (and so the per-request state) forward at will."""
-    now = [timezone.now()]
-    monkeypatch.setattr(timezone, "now", lambda: now[0])
-    return now
 
 
 # --- windows -----------------------------------------------------------------------------------

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.sites.models import Site
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 from waffle.models import Switch
@@ -17,15 +16,9 @@ from waffle.models import Switch
 from maintenance_flags.models import MaintenanceWindow, SwitchDetail
 from maintenance_flags.signals import maintenance_ended
 from maintenance_flags.state import UNKNOWN, load_snapshot, state_for_site_id, store
-from tests.conftest import turn
+from tests.conftest import django_templates, locmem, run, turn
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command("setmaintenance", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
 
 
 @override_settings(USE_TZ=False)
@@ -187,18 +180,7 @@ def test_peek_does_no_io() -> None:
 
 def test_a_project_override_of_the_builtin_template_is_not_memoised() -> None:
     turn(True)
-    templates = [
-        {
-            "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "OPTIONS": {
-                "loaders": [
-                    ("django.template.loaders.locmem.Loader", {"maintenance_flags/503.html": "{{ request.path }}"}),
-                ],
-                "context_processors": ["django.template.context_processors.request"],
-            },
-        }
-    ]
-    with override_settings(TEMPLATES=templates):
+    with override_settings(TEMPLATES=django_templates(locmem({"maintenance_flags/503.html": "{{ request.path }}"}))):
         assert Client().get("/one/").content == b"/one/"
         assert Client().get("/two/").content == b"/two/"
 
