@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.encoding import escape_uri_path
@@ -42,11 +43,14 @@ def revoke(label: str | None = None) -> int:
     """Revoke every live token (or those with this label). Returns how many."""
     from maintenance_flags.models import BypassToken
 
-    live = BypassToken.objects.filter(revoked=False)
-    if label is not None:
-        live = live.filter(label=label)
+    tokens = BypassToken.objects.all()
+    return revoke_tokens(tokens if label is None else tokens.filter(label=label))
+
+
+def revoke_tokens(tokens: QuerySet[Any]) -> int:
+    """Revoke the live tokens among these, one save each (so every process's state forgets them)."""
     count = 0
-    for row in live:
+    for row in tokens.filter(revoked=False):
         row.revoked = True
         row.save(update_fields=["revoked"])
         count += 1

@@ -11,10 +11,9 @@ from maintenance_flags.decisions import (
     LET_THROUGH_IP,
     LET_THROUGH_STAFF,
     Verdict,
-    evaluate,
     exemptions_for,
 )
-from maintenance_flags.middleware import load_user, request_verdict
+from maintenance_flags.middleware import decide, load_user, request_verdict
 from maintenance_flags.state import store
 
 
@@ -22,9 +21,7 @@ def verdict_for(request: HttpRequest) -> Verdict:
     """The middleware's verdict for this request, or the same decision made now."""
     verdict = request_verdict(request)
     if verdict is None:
-        verdict = evaluate(request, store.get())  # no middleware ran (sync template rendering)
-        if verdict.needs_user:
-            verdict = verdict.with_user(load_user(request))
+        verdict = decide(request, store.get())  # no middleware ran (sync template rendering)
     return verdict
 
 

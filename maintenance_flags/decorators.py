@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest
 
-from maintenance_flags.decisions import EXEMPT_ATTR, evaluate
-from maintenance_flags.middleware import aload_user, load_user
+from maintenance_flags.decisions import EXEMPT_ATTR
+from maintenance_flags.middleware import adecide, decide
 from maintenance_flags.responses import amaintenance_response, maintenance_response
 from maintenance_flags.state import store
 
@@ -34,9 +34,7 @@ def force_maintenance(view: ViewFunc) -> ViewFunc:
         @wraps(view)
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             snapshot = store.without_io() or await sync_to_async(store.get)()
-            verdict = evaluate(request, snapshot, force=True)
-            if verdict.needs_user:
-                verdict = verdict.with_user(await aload_user(request))
+            verdict = await adecide(request, snapshot, force=True)
             if verdict.blocked:
                 return await amaintenance_response(request, verdict.state)
             return await view(request, *args, **kwargs)
@@ -45,9 +43,7 @@ def force_maintenance(view: ViewFunc) -> ViewFunc:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        verdict = evaluate(request, store.get(), force=True)
-        if verdict.needs_user:
-            verdict = verdict.with_user(load_user(request))
+        verdict = decide(request, store.get(), force=True)
         if verdict.blocked:
             return maintenance_response(request, verdict.state)
         return view(request, *args, **kwargs)

@@ -14,7 +14,7 @@ from maintenance_flags import bypass
 from maintenance_flags.audit import current_request
 from maintenance_flags.decisions import SAFE_METHODS, Verdict, evaluate
 from maintenance_flags.responses import amaintenance_response, maintenance_response
-from maintenance_flags.state import store
+from maintenance_flags.state import Snapshot, store
 
 logger = logging.getLogger("maintenance_flags")
 
@@ -58,6 +58,17 @@ async def aload_user(request: HttpRequest) -> Any:
         return None
 
 
+def decide(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
+    """:func:`~maintenance_flags.decisions.evaluate`, loading the user only if the decision waits on it."""
+    verdict = evaluate(request, snapshot, force)
+    return verdict.with_user(load_user(request)) if verdict.needs_user else verdict
+
+
+async def adecide(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
+    verdict = evaluate(request, snapshot, force)
+    return verdict.with_user(await aload_user(request)) if verdict.needs_user else verdict
+
+
 class MaintenanceModeMiddleware:
     """Serve the maintenance response to visitors of a site in maintenance.
 
@@ -82,9 +93,7 @@ class MaintenanceModeMiddleware:
         snapshot = store.get()
         if (link := bypass.link_response(request, snapshot)) is not None:
             return link
-        verdict = evaluate(request, snapshot)
-        if verdict.needs_user:
-            verdict = verdict.with_user(load_user(request))
+        verdict = decide(request, snapshot)
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return maintenance_response(request, verdict.state)
@@ -100,9 +109,7 @@ class MaintenanceModeMiddleware:
         snapshot = store.without_io() or await sync_to_async(store.get)()
         if (link := bypass.link_response(request, snapshot)) is not None:
             return link
-        verdict = evaluate(request, snapshot)
-        if verdict.needs_user:
-            verdict = verdict.with_user(await aload_user(request))
+        verdict = await adecide(request, snapshot)
         setattr(request, REQUEST_ATTR, verdict)
         if verdict.blocked:
             return await amaintenance_response(request, verdict.state)

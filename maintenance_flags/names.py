@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.db.models import Q
 from django.utils.translation import gettext_noop
 
 if TYPE_CHECKING:
@@ -15,6 +16,8 @@ ALL_SITES_SWITCH = "maintenance_mode_all_sites"
 READONLY_PREFIX = "maintenance_readonly_"
 READONLY_SITE_PREFIX = "maintenance_readonly_site_"
 READONLY_ALL_SITES_SWITCH = "maintenance_readonly_all_sites"
+#: Every switch of ours starts with one of these: maintenance and read-only, per site and for all.
+OUR_PREFIXES = (SWITCH_PREFIX, READONLY_PREFIX)
 
 # Plain strings (machine-readable in `setmaintenance status`), marked for translation in the admin.
 REASON_SITE = gettext_noop("site switch")
@@ -34,7 +37,12 @@ def readonly_switch_name(site_id: int | None) -> str:
 
 
 def is_our_switch(name: str) -> bool:
-    return name.startswith((SWITCH_PREFIX, READONLY_PREFIX))
+    return name.startswith(OUR_PREFIXES)
+
+
+def our_switches() -> Q:
+    """A filter for our switches, by name."""
+    return Q(name__startswith=SWITCH_PREFIX) | Q(name__startswith=READONLY_PREFIX)
 
 
 def site_id_of(name: str) -> int | None:

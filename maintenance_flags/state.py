@@ -21,7 +21,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import DisallowedHost
-from django.db.models import Q
 from django.http import HttpRequest
 from django.http.request import split_domain_port
 from django.utils import timezone
@@ -31,7 +30,6 @@ from maintenance_flags.exemptions import PatternError, compile_pattern
 from maintenance_flags.names import (
     ALL_SITES_SWITCH,
     READONLY_ALL_SITES_SWITCH,
-    READONLY_PREFIX,
     REASON_GLOBAL,
     REASON_OFF,
     REASON_READONLY,
@@ -40,6 +38,7 @@ from maintenance_flags.names import (
     REASON_WINDOW,
     SITE_SWITCH_PREFIX,
     SWITCH_PREFIX,
+    our_switches,
     readonly_switch_name,
     site_switch_name,
     switch_model,
@@ -268,11 +267,7 @@ def load_snapshot() -> Snapshot:
     from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 
     now = timezone.now()
-    switches = dict(
-        switch_model()
-        .objects.filter(Q(name__startswith=SWITCH_PREFIX) | Q(name__startswith=READONLY_PREFIX))
-        .values_list("name", "active")
-    )
+    switches = dict(switch_model().objects.filter(our_switches()).values_list("name", "active"))
     sites = list(Site.objects.all())
     ignored = []
     for row_id, site_id, pattern in IgnoredURL.objects.values_list("pk", "site_id", "pattern"):

@@ -115,12 +115,12 @@ def ensure_switches(site_ids: list[int], using: str = "default") -> int:
     return created
 
 
-def end_open_windows(site_ids: list[int] | None, now: datetime | None = None) -> int:
-    """End the windows open now for these sites (None: the all-sites windows). Returns how many."""
+def end_open_windows(site_id: int | None) -> int:
+    """End the windows open now for this site (None: the all-sites windows). Returns how many."""
     from maintenance_flags.models import MaintenanceWindow
 
-    now = now or timezone.now()
-    scope = Q(site__isnull=True) if site_ids is None else Q(site_id__in=site_ids)
+    now = timezone.now()
+    scope = Q(site__isnull=True) if site_id is None else Q(site_id=site_id)
     open_now = MaintenanceWindow.objects.filter(scope, starts_at__lte=now).filter(
         Q(ends_at__isnull=True) | Q(ends_at__gt=now)
     )

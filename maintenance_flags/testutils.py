@@ -21,7 +21,6 @@ maintenance for the test (call ``maintenance_mode(on=False)`` or with ``site_id`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from django.test.utils import TestContextDecorator
 
@@ -59,7 +58,7 @@ else:
         """Every site in maintenance for this test; call it to change: ``maintenance_mode(on=False)``."""
         active: list[override_maintenance] = []
 
-        def switch(on: bool = True, site_id: int | None = None, **kwargs: Any) -> None:
+        def switch(on: bool = True, site_id: int | None = None) -> None:
             override = override_maintenance(on=on, site_id=site_id)
             override.enable()
             active.append(override)

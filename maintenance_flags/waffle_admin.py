@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
@@ -31,8 +30,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from maintenance_flags.names import READONLY_PREFIX, SWITCH_PREFIX
-from maintenance_flags.state import switch_model
+from maintenance_flags.names import our_switches as ours
+from maintenance_flags.names import switch_model
 
 if TYPE_CHECKING:
     MixinBase = admin.ModelAdmin[Any]
@@ -40,15 +39,6 @@ else:
     MixinBase = object
 
 SITE_MAINTENANCE_URL_NAME = "maintenance_flags_sitemaintenance_changelist"
-
-#: Our switches, kept out of bulk actions: maintenance mode and read-only mode, per site and for all.
-PROTECTED_PREFIXES = (SWITCH_PREFIX, READONLY_PREFIX)
-
-
-def ours() -> Q:
-    """Matches our switches by name."""
-    return functools.reduce(operator.or_, (Q(name__startswith=prefix) for prefix in PROTECTED_PREFIXES))
-
 
 Action = Callable[[Any, HttpRequest, "QuerySet[Any]"], HttpResponseBase | None]
 

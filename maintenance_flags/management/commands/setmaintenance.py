@@ -148,7 +148,7 @@ class Command(BaseCommand):
             for name, ident, label, site_id in targets:
                 _switch_row, changed = set_switch(name, on, message=message, ends_at=planned)
                 if not on and not readonly:
-                    end_open_windows(None if site_id is None else [site_id])
+                    end_open_windows(site_id)
                 if changed:
                     shown = _("every site") if site_id is None else label
                     self.stderr.write(_(TURNED[readonly, on]) % {"site": ident, "label": shown})
