@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,7 +23,7 @@ from maintenance_flags import bypass
 from maintenance_flags.audit import acting
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceEvent, MaintenanceWindow, SiteMaintenance
 from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name, switch_model
-from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id, store
+from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id
 from maintenance_flags.switches import set_switch
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ class MaintenanceEventAdmin(EventAdminBase):
 
 @admin.action(description=gettext_lazy("Revoke selected bypass tokens"))
 def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[BypassToken]) -> None:
-    for row in queryset.filter(revoked=False):
-        row.revoked = True
-        row.save(update_fields=["revoked"])
+    bypass.revoke_tokens(queryset)
 
 
 class BypassLinkForm(forms.Form):
@@ -179,9 +178,9 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
         return [path("", self.admin_site.admin_view(self.changelist_view), name=name)]
 
     def rows(self) -> list[Row]:
-        snapshot = load_snapshot()
+        snapshot = load_snapshot()  # fresh from the database, with every Site
         rows = []
-        for site in Site.objects.order_by("pk"):
+        for site in sorted(snapshot.sites_by_id.values(), key=lambda s: s.pk):
             rows.append(self._row(f"site-{site.pk}", site, site_switch_name(site.pk), snapshot, site.pk))
         rows.append(self._row("all-sites", None, ALL_SITES_SWITCH, snapshot, None))
         return rows
@@ -190,13 +189,14 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
     def _row(key: str, site: Site | None, switch: str, snapshot: Any, site_id: int | None) -> Row:
         ro_switch = readonly_switch_name(site_id)
         details = snapshot.details
+        now = timezone.now()
         message = details.get(switch) or details.get(ro_switch)
         state = state_for_site_id(snapshot, site_id, site)
         return Row(
             key=key,
             site=site,
-            on=snapshot.switches.get(switch, False),
-            readonly=snapshot.switches.get(ro_switch, False),
+            on=snapshot.switch_on(switch, now) is not None,  # a planned end that passed: off
+            readonly=snapshot.switch_on(ro_switch, now) is not None,
             message=message.message if message else "",
             state=state,
             switch=switch,
@@ -258,7 +258,6 @@ class SiteMaintenanceAdmin(SiteMaintenanceAdminBase):
                     set_switch(row.readonly_switch, readonly, message=message)
                     text = _("%(site)s: read-only on") if readonly else _("%(site)s: read-only off")
                     changed.append(text % {"site": label})
-        store.invalidate()
         return changed
 
 

@@ -55,6 +55,20 @@ def test_ticking_and_saving_turns_the_switch_on_and_off(admin: Client) -> None:
     assert Client().get("/").status_code == 200
 
 
+def test_a_passed_planned_end_shows_as_off(admin: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from maintenance_flags.models import SwitchDetail
+
+    admin.post(URL, {"site-1": "on"})
+    SwitchDetail.objects.filter(switch_name="maintenance_mode_site_1").update(
+        ends_at=timezone.now() - timedelta(seconds=1)
+    )  # the end passed, not yet recorded
+    assert 'aria-label="In maintenance mode: example.com" checked' not in admin.get(URL).content.decode()
+
+
 def test_all_sites_checkbox(admin: Client) -> None:
     admin.post(URL, {"all-sites": "on"})
     assert active("maintenance_mode_all_sites")

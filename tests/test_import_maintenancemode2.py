@@ -103,6 +103,10 @@ def test_imports_switches_and_patterns(two_sites: Site) -> None:
         in lines
     )
     assert "Ignored URL 1 '^ignored-page/$' (site 1): imported." in lines
+    from maintenance_flags.models import MaintenanceEvent
+
+    imported = MaintenanceEvent.objects.filter(reason="imported from django-maintenancemode-2")
+    assert sorted(e.source for e in imported) == ["command", "command"]
     assert lines[-1] == (
         "Switches: 2 changed, 0 already right. Ignored URLs: 3 imported, 0 duplicate(s) skipped, "
         "0 invalid skipped. Rows without a Site skipped: 0."

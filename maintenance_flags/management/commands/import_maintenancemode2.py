@@ -22,9 +22,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from maintenance_flags.audit import acting
 from maintenance_flags.exemptions import normalise_pattern
 from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import set_switch, site_switch_name, switch_model
+from maintenance_flags.names import site_switch_name, switch_model
+from maintenance_flags.switches import set_switch
 
 MAINTENANCE_TABLE = "maintenancemode_maintenance"
 IGNORED_URL_TABLE = "maintenancemode_ignoredurl"
@@ -103,7 +105,8 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"{label}: would turn switch {name} {state}.")
             return
-        set_switch(name, row.on)
+        with acting("command", reason="imported from django-maintenancemode-2"):
+            set_switch(name, row.on)
         self.stdout.write(f"{label}: switch {name} turned {state}.")
 
     # --- IgnoredURL rows → IgnoredURL ---------------------------------------------------
