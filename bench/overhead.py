@@ -67,13 +67,11 @@ def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
             log(f"  {name}: Django {hello['django']}, built-in 503 page: {hello.get('builtin_page')}")
             if name in EXPECT_BUILTIN and hello.get("builtin_page") != EXPECT_BUILTIN[name]:
                 raise RuntimeError(
-                    f"worker {name}: responses.uses_builtin_template() is {hello.get('builtin_page')}, "
-                    f"expected {EXPECT_BUILTIN[name]}"
+                    f"worker {name}: the built-in page is {hello.get('builtin_page')}, expected {EXPECT_BUILTIN[name]}"
                 )
             if name in EXPECT_REUSED and hello.get("page_reused") != EXPECT_REUSED[name]:
                 raise RuntimeError(
-                    f"worker {name}: responses.page_reused() is {hello.get('page_reused')}, "
-                    f"expected {EXPECT_REUSED[name]}"
+                    f"worker {name}: page reuse is {hello.get('page_reused')}, expected {EXPECT_REUSED[name]}"
                 )
         cases = [(label, name, state, server, user) for label, name, state, users in VARIANTS
                  for server in ("wsgi", "asgi") for user in users]  # fmt: skip

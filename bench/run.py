@@ -111,7 +111,7 @@ def overhead_section(result: dict[str, Any]) -> list[str]:
         'minute of Retry-After; "built-in page" is maintenance_flags with no project 503.html on the template '
         "path, so it serves its built-in `maintenance_flags/503.html`, which never depends on the request and is "
         "rendered once the same way"
-        + " (`uses_builtin_template()` / `page_reused()`: "
+        + " (built-in page / page reused: "
         + ", ".join(
             f"{k} {v}/{result.get('page_reused', {}).get(k)}"
             for k, v in result["builtin_page"].items()

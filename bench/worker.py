@@ -15,8 +15,8 @@ and answers one JSON line each on stdout (everything else printed goes to stderr
 and the request without either
 
 The first line it writes is ``{"ready": true, "django": version, "pid": ...}``, plus, for maintenance_flags,
-``"builtin_page"``: ``responses.uses_builtin_template()`` and ``"page_reused"``: ``responses.page_reused()`` in
-this setup.
+``"builtin_page"``: whether the 503 page is the built-in template (``responses.is_builtin``), and
+``"page_reused"``: whether one rendering serves every visitor (built-in, or ``MAINTENANCE_503_PRERENDER``).
 
 Times are CPU time of the whole process (all threads: ASGI hops to worker threads), which is
 what a request costs the server and is far less disturbed by other load on the machine than
@@ -57,10 +57,13 @@ def main() -> None:
     runner = Runner(WSGIHandler(), ASGIHandler(), cookies)
     hello: dict[str, Any] = {"ready": True, "django": django.get_version(), "pid": os.getpid()}
     if control.KIND == "mf":  # which 503 page this setup serves (the built-in one is memoised)
-        from maintenance_flags.responses import page_reused, uses_builtin_template
+        from django.template.loader import select_template
 
-        hello["builtin_page"] = uses_builtin_template()
-        hello["page_reused"] = page_reused()
+        from maintenance_flags.conf import conf
+        from maintenance_flags.responses import is_builtin, template_names
+
+        hello["builtin_page"] = is_builtin(select_template(template_names()))
+        hello["page_reused"] = conf.MAINTENANCE_503_PRERENDER or hello["builtin_page"]
     out.write(json.dumps(hello) + "\n")
     out.flush()
     for line in sys.stdin:

@@ -34,9 +34,8 @@ def privileged(request: HttpRequest, verdict: Verdict) -> bool:
     if verdict.let_through in (LET_THROUGH_STAFF, LET_THROUGH_IP, LET_THROUGH_BYPASS):
         return True
     snapshot = store.peek()
-    if exemptions_for(snapshot, verdict.state.site_id).client_allowed(request):
-        return True
-    if bypass.request_has_bypass(request, snapshot):
+    allowed_ip = exemptions_for(snapshot, verdict.state.site_id).client_allowed(request)
+    if allowed_ip or bypass.request_has_bypass(request, snapshot):
         return True
     return not conf.MAINTENANCE_BLOCK_STAFF and exemptions.is_staff_user(load_user(request))
 

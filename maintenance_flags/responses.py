@@ -88,19 +88,6 @@ def _is_builtin_file(name: str) -> bool:
     return str(Path(name).resolve()) == BUILTIN_PATH
 
 
-def uses_builtin_template() -> bool:
-    """Whether the page comes from the built-in template (no project ``503.html`` or setting)."""
-    try:
-        return is_builtin(select_template(template_names()))
-    except Exception:
-        return False
-
-
-def page_reused() -> bool:
-    """Whether one rendering of the page serves every visitor (see the module docstring)."""
-    return conf.MAINTENANCE_503_PRERENDER or uses_builtin_template()
-
-
 def readonly_message() -> str:
     return gettext("This site is in read-only mode for maintenance: changes cannot be saved right now.")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.sites.models import Site
 from django.db import DatabaseError
 from django.http import HttpResponse
@@ -282,3 +283,18 @@ def test_anonymous_503_does_not_touch_the_session() -> None:
     response = Client().get("/")
     assert response.status_code == 503
     assert "Cookie" not in response.get("Vary", "")
+
+
+def test_privileged_by_ip_on_an_ignored_path() -> None:
+    """The banner's wording: an allowed IP on an ignored URL is told it is let through."""
+    from maintenance_flags.context_processors import privileged
+    from maintenance_flags.decisions import LET_THROUGH_IGNORED, verdict
+    from maintenance_flags.state import SiteState
+
+    state = SiteState(True, "site switch", site_id=1)
+    on_admin = verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
+    request = RequestFactory().get("/admin/", REMOTE_ADDR="10.9.8.7")
+    with override_settings(MAINTENANCE_ALLOWED_IPS=["10.9.8.0/24"]):
+        assert privileged(request, on_admin)
+    request.user = AnonymousUser()
+    assert not privileged(request, on_admin)
