@@ -80,15 +80,23 @@ class MaintenanceEventAdmin(EventAdminBase):
         return False
 
 
-@admin.action(description=gettext_lazy("Revoke selected bypass tokens"))
+@admin.action(description=gettext_lazy("Revoke selected bypass tokens"), permissions=["change"])
 def revoke_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[BypassToken]) -> None:
     bypass.revoke_tokens(queryset)
 
 
 class BypassLinkForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=Site.objects.order_by("pk"), label=gettext_lazy("Site"))
+    site = forms.ModelChoiceField(  # empty: a token that opens every site
+        queryset=Site.objects.order_by("pk"),
+        label=gettext_lazy("Site"),
+        required=False,
+        empty_label=gettext_lazy("Every site"),
+    )
     minutes = forms.IntegerField(
-        label=gettext_lazy("Valid for (minutes)"), min_value=1, max_value=60 * 24 * 30, initial=bypass.DEFAULT_MINUTES
+        label=gettext_lazy("Valid for (minutes)"),
+        min_value=1,
+        max_value=bypass.MAX_MINUTES,
+        initial=bypass.DEFAULT_MINUTES,
     )
     label = forms.CharField(label=gettext_lazy("Label"), max_length=100, required=False)
 
@@ -96,10 +104,17 @@ class BypassLinkForm(forms.Form):
 class BypassTokenAdmin(TokenAdminBase):
     """Issue bypass links ("Add": the link is shown once) and revoke tokens (the list action)."""
 
-    list_display = ("pk", "label", "created_at", "expires_at", "revoked")
+    list_display = ("pk", "label", "site_display", "created_at", "expires_at", "revoked")
     list_filter = ("revoked",)
+    list_select_related = ("site",)
     actions = [revoke_tokens]
-    readonly_fields = ("label", "created_at", "expires_at")
+    # Nothing is edited here: a token's site and lifetime are signed into its links, and a
+    # revoked token never comes back (the revoke action needs the change permission).
+    readonly_fields = ("label", "site", "created_at", "expires_at", "revoked")
+
+    @admin.display(description=gettext_lazy("site"), ordering="site")
+    def site_display(self, obj: BypassToken) -> str:
+        return obj.site.domain if obj.site is not None else _("every site")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm(switch_permission("change")))
@@ -111,8 +126,12 @@ class BypassTokenAdmin(TokenAdminBase):
             raise PermissionDenied
         form = BypassLinkForm(request.POST or None, initial={"site": Site.objects.order_by("pk").first()})
         if request.method == "POST" and form.is_valid():
-            row, token = bypass.issue(form.cleaned_data["minutes"], form.cleaned_data["label"])
-            url = f"{request.scheme}://{form.cleaned_data['site'].domain}/?{bypass.PARAM}={token}"
+            site = form.cleaned_data["site"]
+            row, token = bypass.issue(
+                form.cleaned_data["minutes"], form.cleaned_data["label"], site_id=site.pk if site else None
+            )
+            host = site.domain if site else request.get_host()  # every site: the host this admin is on
+            url = f"{request.scheme}://{host}/?{bypass.PARAM}={token}"
             messages.success(
                 request,
                 format_html(

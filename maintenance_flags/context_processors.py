@@ -35,7 +35,7 @@ def privileged(request: HttpRequest, verdict: Verdict) -> bool:
         return True
     snapshot = store.peek()
     allowed_ip = exemptions_for(snapshot, verdict.state.site_id).client_allowed(request)
-    if allowed_ip or bypass.request_has_bypass(request, snapshot):
+    if allowed_ip or bypass.request_has_bypass(request, snapshot, verdict.state.site_id):
         return True
     return not conf.MAINTENANCE_BLOCK_STAFF and exemptions.is_staff_user(load_user(request))
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.auth.models import Permission
+from django.contrib.sites.models import Site
 from django.core import signing
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import AsyncClient, Client, override_settings
+from django.utils import timezone
 
 from maintenance_flags import bypass
-from maintenance_flags.models import BypassToken
+from maintenance_flags.management.commands.setmaintenance import Command
+from maintenance_flags.models import BypassToken, IgnoredURL
 from maintenance_flags.state import store
 from tests.conftest import turn
 
@@ -167,9 +174,17 @@ def test_revocation_reaches_other_processes_within_the_ttl() -> None:
     assert Client().get("/", headers={"X-Maintenance-Bypass": token}).status_code == 503
 
 
-def test_bad_minutes() -> None:
-    with pytest.raises(CommandError, match="positive"):
-        issue("--minutes", "0")
+@pytest.mark.parametrize("minutes", ["0", "-1", "43201", "99999999999"])
+def test_bad_minutes_are_a_command_error(minutes: str) -> None:
+    with pytest.raises(CommandError, match=r"--minutes must be a whole number from 1 to 43200"):
+        issue("--minutes", minutes)
+    assert not BypassToken.objects.exists()
+
+
+def test_thirty_days_is_the_longest_link() -> None:
+    issue("--minutes", "43200")
+    row = BypassToken.objects.get()
+    assert round((row.expires_at - row.created_at).total_seconds()) == 30 * 24 * 3600
 
 
 def test_admin_revokes(django_user_model: type) -> None:
@@ -207,3 +222,276 @@ def test_issuing_in_the_admin_needs_the_switch_permission(django_user_model: typ
     client = Client()
     client.force_login(user)
     assert client.get("/admin/maintenance_flags/bypasstoken/add/").status_code == 403
+
+
+# --- scope: a token opens the site it was issued for (or every site with --all) -------------------
+
+OTHER = "other.example"
+HOSTS = ["example.com", OTHER, "unknown.example"]
+
+
+def link(*args: str) -> str:
+    """``setmaintenance bypass *args``: the printed URL."""
+    out = StringIO()
+    call_command("setmaintenance", "bypass", *args, stdout=out, stderr=StringIO())
+    return out.getvalue().strip()
+
+
+def other_site() -> Site:
+    return Site.objects.create(domain=OTHER, name="Other")
+
+
+def through(token: str, host: str = "testserver") -> dict[str, int]:
+    """How a request for ``host`` fares with the token as header, cookie, link and (on the test
+    client's own host, the only one AsyncClient can send) link to an async view."""
+    cookie = Client(headers={"Host": host})
+    cookie.cookies[bypass.COOKIE] = token
+    outcome = {
+        "header": Client().get("/", headers={"Host": host, "X-Maintenance-Bypass": token}).status_code,
+        "cookie": cookie.get("/").status_code,
+        "link": Client().get("/", {bypass.PARAM: token}, headers={"Host": host}).status_code,
+    }
+    if host == "testserver":
+        outcome["async link"] = async_to_sync(AsyncClient().get)("/async/", {bypass.PARAM: token}).status_code
+    return outcome
+
+
+OPENS = {"header": 200, "cookie": 200, "link": 302}
+REFUSED = {"header": 503, "cookie": 503, "link": 503}
+OPENS_ASYNC_TOO = {**OPENS, "async link": 302}
+REFUSED_ASYNC_TOO = {**REFUSED, "async link": 503}
+
+
+def test_a_token_for_another_site_is_refused() -> None:
+    other = other_site()
+    token = issue(str(other.pk))
+    assert BypassToken.objects.get().site == other
+    turn(True)  # SITE_ID = 1
+    assert through(token) == REFUSED_ASYNC_TOO
+    assert through(issue("1")) == OPENS_ASYNC_TOO
+
+
+@override_settings(SITE_ID=None, ALLOWED_HOSTS=HOSTS)
+def test_without_site_id_the_host_picks_the_site() -> None:
+    other = other_site()
+    turn(True, site_id=None)
+    token = issue(str(other.pk))
+    assert through(token, OTHER) == OPENS
+    assert through(token, "example.com") == REFUSED
+    assert through(token, "unknown.example") == REFUSED  # no Site: only every-site tokens open it
+
+
+@override_settings(SITE_ID=None, ALLOWED_HOSTS=HOSTS)
+def test_all_issues_a_token_for_every_site() -> None:
+    other_site()
+    turn(True, site_id=None)
+    url = link("--all")
+    assert url.startswith("https://example.com/?maintenance_bypass=")  # no SITE_ID: the first Site
+    assert BypassToken.objects.get().site is None
+    token = parse_qs(urlsplit(url).query)[bypass.PARAM][0]
+    for host in HOSTS:
+        assert through(token, host) == OPENS
+
+
+def test_all_links_to_site_id_s_site(settings: Any) -> None:
+    settings.SITE_ID = other_site().pk
+    assert link("--all").startswith(f"https://{OTHER}/?")
+    settings.SITE_ID = 99  # no such Site: the first one
+    assert link("--all").startswith("https://example.com/?")
+
+
+def test_all_without_any_site_needs_a_host() -> None:
+    Site.objects.all().delete()
+    with pytest.raises(CommandError, match="--host"):
+        link("--all")
+    assert link("--all", "--host", "127.0.0.1:8000").startswith("https://127.0.0.1:8000/?")
+
+
+@override_settings(SITE_ID=None)
+def test_without_site_id_bypass_needs_an_id_or_all() -> None:
+    with pytest.raises(CommandError, match="SITE_ID is not set: name a site id, or use --all"):
+        link()
+    assert link("--all").startswith("https://example.com/?")
+    assert link("1").startswith("https://example.com/?")
+
+
+def test_one_site_per_token() -> None:
+    other_site()
+    with pytest.raises(CommandError, match="one site id"):
+        link("1", "2")
+    with pytest.raises(CommandError, match="--all"):
+        link("--all", "1")
+    assert not BypassToken.objects.exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "staging.example.com", "[::1]:8000", "localhost"])
+def test_host_option(host: str) -> None:
+    url = link("--host", host, "--scheme", "http")
+    assert url.startswith(f"http://{host}/?maintenance_bypass=")
+    assert BypassToken.objects.get().site_id == 1  # still a token for SITE_ID's site
+
+
+@pytest.mark.parametrize(
+    "host", ["", "https://staging.example.com", "staging.example.com/path", "a b", "host:port", "user@host", "h?x=1"]
+)
+def test_bad_host_is_a_command_error(host: str) -> None:
+    with pytest.raises(CommandError, match="--host must be a host name"):
+        link("--host", host)
+    assert not BypassToken.objects.exists()
+
+
+def test_help_says_where_the_link_points() -> None:
+    text = " ".join(Command().create_parser("manage.py", "setmaintenance").format_help().split())
+    assert "--host HOST" in text
+    assert "the Site's domain" in text
+    assert "at most 30 days" in text
+
+
+def test_banner_only_for_a_token_that_opens_the_site() -> None:
+    IgnoredURL.objects.create(pattern="^ignored-page/$")
+    turn(True)
+    mine, theirs = issue("1"), issue(str(other_site().pk))
+    html = Client().get("/ignored-page/", headers={"X-Maintenance-Bypass": mine}).content.decode()
+    assert "Maintenance mode is on" in html
+    html = Client().get("/ignored-page/", headers={"X-Maintenance-Bypass": theirs}).content.decode()
+    assert "Maintenance mode is on" not in html
+    assert "under maintenance" in html
+
+
+# --- a token never comes back: per-row secret, revocation -----------------------------------------
+
+
+def test_a_reused_id_does_not_revive_old_links() -> None:
+    token = issue()
+    turn(True)
+    row = BypassToken.objects.get()
+    row.delete()  # e.g. a flushed or restored database: the next row gets the same id
+    BypassToken.objects.create(pk=row.pk, site_id=1, expires_at=row.expires_at)
+    assert through(token) == REFUSED_ASYNC_TOO
+
+
+def test_tokens_from_1_0_no_longer_work() -> None:
+    row = BypassToken.objects.create(expires_at=timezone.now() + timedelta(hours=1))
+    old = signing.dumps({"i": row.pk, "e": int(row.expires_at.timestamp())}, salt=bypass.SALT, compress=False)
+    turn(True)
+    assert through(old) == REFUSED_ASYNC_TOO
+
+
+def test_clearing_revoked_does_not_revive_a_token() -> None:
+    token = issue()
+    turn(True)
+    call_command("setmaintenance", "bypass", "--revoke-all", stdout=StringIO())
+    row = BypassToken.objects.get()
+    row.revoked = False
+    row.save()
+    BypassToken.objects.update(revoked=False)
+    store.invalidate()
+    assert through(token) == REFUSED_ASYNC_TOO
+
+
+# --- admin ------------------------------------------------------------------------------------
+
+TOKENS = "/admin/maintenance_flags/bypasstoken/"
+
+
+def superuser(django_user_model: type) -> Client:
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
+    return client
+
+
+def staff_with(django_user_model: type, username: str, *codenames: str) -> Client:
+    user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_revoking_in_the_admin_needs_the_change_permission(django_user_model: type) -> None:
+    token = issue()
+    turn(True)
+    row = BypassToken.objects.get()
+    viewer = staff_with(django_user_model, "viewer", "view_bypasstoken")
+    page = viewer.get(TOKENS)
+    assert page.status_code == 200
+    assert "revoke_tokens" not in page.content.decode()  # the action is not offered
+    viewer.post(TOKENS, {"action": "revoke_tokens", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert not row.revoked
+    assert through(token)["header"] == 200
+    editor = staff_with(django_user_model, "editor", "change_bypasstoken")
+    assert "revoke_tokens" in editor.get(TOKENS).content.decode()
+    editor.post(TOKENS, {"action": "revoke_tokens", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.revoked
+    assert through(token) == REFUSED_ASYNC_TOO
+
+
+def test_revoked_is_read_only_on_the_change_form(django_user_model: type) -> None:
+    token = issue()
+    turn(True)
+    row = BypassToken.objects.get()
+    bypass.revoke_tokens(BypassToken.objects.all())
+    admin = superuser(django_user_model)
+    change = f"{TOKENS}{row.pk}/change/"
+    page = admin.get(change)
+    assert page.status_code == 200
+    assert 'name="revoked"' not in page.content.decode()
+    assert 'name="site"' not in page.content.decode()
+    assert admin.post(change, {"revoked": "", "site": "", "label": "x"}).status_code == 302
+    row.refresh_from_db()
+    assert row.revoked
+    assert row.site_id == 1
+    assert through(token) == REFUSED_ASYNC_TOO
+
+
+def test_the_admin_issues_a_link_for_every_site(django_user_model: type) -> None:
+    admin = superuser(django_user_model)
+    form = admin.get(f"{TOKENS}add/").content.decode()
+    assert "Every site" in form
+    response = admin.post(f"{TOKENS}add/", {"site": "", "minutes": "30", "label": "all"}, follow=True)
+    match = re.search(r"http://testserver/\?maintenance_bypass=([^<\s]+)", response.content.decode())
+    assert match is not None  # every site: the link points at the host the admin is on
+    token = match.group(1)
+    assert BypassToken.objects.get().site is None
+    assert "every site" in admin.get(TOKENS).content.decode()
+    other = other_site()
+    turn(True, site_id=None)
+    assert through(token) == OPENS_ASYNC_TOO
+    with override_settings(SITE_ID=other.pk):
+        assert through(token) == OPENS_ASYNC_TOO
+    assert admin.post(f"{TOKENS}add/", {"site": "", "minutes": "43201"}).status_code == 200  # a form error
+
+
+def test_the_admin_issues_a_link_for_one_site(django_user_model: type) -> None:
+    other = other_site()
+    admin = superuser(django_user_model)
+    response = admin.post(f"{TOKENS}add/", {"site": str(other.pk), "minutes": "30"}, follow=True)
+    match = re.search(r"https?://other\.example/\?maintenance_bypass=([^<\s]+)", response.content.decode())
+    assert match is not None
+    assert OTHER in admin.get(TOKENS).content.decode()
+    turn(True, site_id=None)
+    assert through(match.group(1)) == REFUSED_ASYNC_TOO  # SITE_ID = 1
+    with override_settings(SITE_ID=other.pk):
+        assert through(match.group(1)) == OPENS_ASYNC_TOO
+
+
+# --- the migration --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_retires_1_0_tokens() -> None:
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes("maintenance_flags")
+    before = [("maintenance_flags", "0001_initial")]
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("maintenance_flags", "BypassToken")
+    expires = timezone.now() + timedelta(hours=1)
+    old.objects.bulk_create([old(label="a", expires_at=expires), old(label="b", expires_at=expires)])
+    executor = MigrationExecutor(connection)
+    executor.migrate(leaves)
+    rows = list(BypassToken.objects.all())
+    assert len(rows) == 2
+    assert all(row.revoked and row.site is None for row in rows)
+    assert len({row.secret for row in rows}) == 2  # one secret per row, not one shared default

@@ -54,7 +54,7 @@ def test_allowed_ip_on_an_ignored_url_sees_the_staff_banner() -> None:
     "args",
     [
         ["schedule", "--all", "1", "--start", "2099-01-01T00:00Z"],
-        ["bypass", "--all"],
+        ["bypass", "--all", "1"],
         ["history", "--all"],
         ["readonly", "on", "--all", "1"],
     ],
