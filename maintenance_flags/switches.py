@@ -7,6 +7,7 @@ invalidation, our audit trail and the ``maintenance_started``/``ended`` signals 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,10 +15,11 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from maintenance_flags.audit import acting
+from maintenance_flags.audit import Acting, acting
 from maintenance_flags.names import (
     ALL_SITES_SWITCH,
     READONLY_ALL_SITES_SWITCH,
+    READONLY_PREFIX,
     site_id_of,
     site_switch_name,
     switch_model,
@@ -58,9 +60,39 @@ def set_switch(
     ``ends_at`` (None: no planned end; ``KEEP``, the default, keeps the current one).
     Turning off clears both.
     """
+    written = write_switch(name, active, message=message, ends_at=ends_at)
+    return written.switch, written.changed
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_switch` did."""
+
+    switch: AbstractBaseSwitch
+    #: Turned on or off.
+    changed: bool
+    #: Left on with a new planned end or message: what changed, e.g. ``("message updated",)``.
+    updated: tuple[str, ...] = ()
+
+
+def write_switch(
+    name: str,
+    active: bool,
+    *,
+    message: str | None = None,
+    ends_at: datetime | _Keep | None = KEEP,
+    record_as: Acting | None = None,
+) -> Written:
+    """:func:`set_switch`, saying what changed on a switch that stays on.
+
+    With ``record_as``, such a change (a new planned end or message) is also recorded in the
+    history, as ``record_as`` (its user: a saved user or None), in the same transaction; it sends
+    no signal, since maintenance neither starts nor ends.
+    """
     from maintenance_flags.models import SwitchDetail
 
     committed = False
+    updated: list[str] = []
     try:
         with transaction.atomic():
             model = switch_model()
@@ -79,17 +111,24 @@ def set_switch(
                 switch = model(name=name, note=switch_note(name))
             if active:
                 detail, _ = SwitchDetail.objects.get_or_create(switch_name=name)
-                if message is not None:
-                    detail.message = message
-                if not isinstance(ends_at, _Keep):
+                if not isinstance(ends_at, _Keep) and ends_at != detail.ends_at:
                     detail.ends_at = ends_at
-                detail.save()
+                    updated.append(f"planned end now {ends_at.isoformat()}" if ends_at else "no planned end")
+                if message is not None and message != detail.message:
+                    detail.message = message
+                    updated.append("message updated")
+                if updated:
+                    detail.save()
             changed = was_active != active
             if changed or switch.pk is None:
                 switch.active = active
                 switch.save()
             if not active:
                 SwitchDetail.objects.filter(switch_name=name).delete()
+            if not was_active:
+                updated = []  # turning on sets them: nothing was updated
+            if updated and record_as is not None:
+                _record_update(name, updated, record_as)
             committed = True
     except Exception as exc:
         # Raised by an on-commit callback after the change was committed: waffle flushes its
@@ -99,7 +138,23 @@ def set_switch(
             raise
         logger.warning("%s was saved, but a post-commit step failed (waffle's cache down?)", name, exc_info=True)
     assert switch is not None
-    return switch, changed
+    return Written(switch, changed, tuple(updated))
+
+
+def _record_update(name: str, updated: list[str], actor: Acting) -> None:
+    from maintenance_flags.models import MaintenanceEvent
+
+    what = ", ".join(updated)
+    MaintenanceEvent.objects.create(
+        site_id=site_id_of(name),
+        switch_name=name,
+        active=True,
+        previous=True,
+        readonly=name.startswith(READONLY_PREFIX),
+        source=actor.source,
+        user=actor.user,
+        reason=f"{actor.reason} ({what})" if actor.reason else what,
+    )
 
 
 def ensure_switches(site_ids: list[int], using: str = "default") -> int:

@@ -362,9 +362,9 @@ def test_history() -> None:
     call_command("waffle_switch", "maintenance_mode_site_1", "on", stdout=StringIO())
     lines = run("history").splitlines()
     assert len(lines) == 3
-    assert "1 example.com on (switch, switch)" in lines[0]
-    assert "1 example.com off (command, command)" in lines[1]
-    assert lines[2].endswith("1 example.com on (command, command) — deploy 42")
+    assert "1 example.com on (switch)" in lines[0]
+    assert "1 example.com off (command)" in lines[1]
+    assert lines[2].endswith("1 example.com on (command) — deploy 42")
     assert len(run("history", "1").splitlines()) == 3
     run("on", "--all")
     assert "all - on" in run("history").splitlines()[0]

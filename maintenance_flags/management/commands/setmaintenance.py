@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.sites.models import Site
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections, router
+from django.db.models import Model
+from django.http.request import split_domain_port
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
 from maintenance_flags import bypass
-from maintenance_flags.audit import acting
+from maintenance_flags.audit import Acting, acting
 from maintenance_flags.conf import conf
-from maintenance_flags.names import ALL_SITES_SWITCH, REASON_GLOBAL, readonly_switch_name, site_switch_name
+from maintenance_flags.names import (
+    ALL_SITES_SWITCH,
+    REASON_GLOBAL,
+    readonly_switch_name,
+    site_switch_name,
+    switch_model,
+)
 from maintenance_flags.state import Snapshot, load_snapshot, state_for_site_id
-from maintenance_flags.switches import KEEP, _Keep, end_open_windows, schedule_window, set_switch
-from maintenance_flags.times import parse_duration, parse_when
+from maintenance_flags.switches import KEEP, _Keep, end_open_windows, schedule_window, write_switch
+from maintenance_flags.times import end_after, parse_when
+
+if TYPE_CHECKING:
+    # Imported where used: without django.contrib.sites installed, importing it raises, and
+    # handle() says what to do instead (system check E002).
+    from django.contrib.sites.models import Site
 
 ACTIONS = ["on", "off", "status", "schedule", "bypass", "readonly", "history"]
+#: ``history --limit`` above this shows every event (larger LIMITs overflow the databases' integers).
+EVERY_EVENT = 2**63 - 1
 
 #: What ``--for``/``--until``, ``schedule`` and ``bypass`` print on stderr/stdout for people, by
 #: (readonly, on). Machine-readable lines (status, "already", JSON, history, the URL) stay in English.
@@ -47,7 +63,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=ACTIONS)
-        parser.add_argument("args", nargs="*", metavar="SITE_ID", help=_("Site ids (default: SITE_ID)."))
+        # default=[]: without it argparse (before Python 3.13) reports SITE_ID as a required argument.
+        parser.add_argument("args", nargs="*", default=[], metavar="SITE_ID", help=_("Site ids (default: SITE_ID)."))
         parser.add_argument("--all", action="store_true", dest="all_sites", help=_("Every site (the global switch)."))
         parser.add_argument("--for", dest="duration", help=_("on/readonly: planned end after 90s, 30m, 2h, 1d."))
         parser.add_argument("--until", help=_("on/readonly: planned end, ISO-8601 (naive: TIME_ZONE)."))
@@ -57,35 +74,59 @@ class Command(BaseCommand):
         parser.add_argument("--end", help=_("schedule: when it closes (ISO-8601; omit for open-ended)."))
         parser.add_argument("--json", action="store_true", help=_("status: machine-readable output."))
         parser.add_argument("--check", action="store_true", help=_("status: exit 1 if any site is down or read-only."))
-        parser.add_argument("--minutes", type=int, default=bypass.DEFAULT_MINUTES, help=_("bypass: link lifetime."))
+        parser.add_argument(
+            "--minutes",
+            type=int,
+            default=bypass.DEFAULT_MINUTES,
+            help=_("bypass: link lifetime in minutes (default %(default)s, at most 30 days)."),
+        )
         parser.add_argument("--label", default="", help=_("bypass: a label, to revoke by label later."))
         parser.add_argument("--revoke-all", action="store_true", help=_("bypass: revoke every live token."))
         parser.add_argument("--revoke", metavar="LABEL", help=_("bypass: revoke the tokens with this label."))
         parser.add_argument("--scheme", choices=["https", "http"], default="https", help=_("bypass: URL scheme."))
+        parser.add_argument(
+            "--host",
+            help=_(
+                "bypass: the link's host[:port], e.g. a staging host or 127.0.0.1:8000 (default: the Site's "
+                "domain; with --all, that of SITE_ID's Site, else of the first Site)."
+            ),
+        )
         parser.add_argument("--limit", type=int, default=50, help=_("history: how many events."))
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not apps.is_installed("django.contrib.sites"):
+            raise CommandError(
+                _("django.contrib.sites is not in INSTALLED_APPS: add it (system check maintenance_flags.E002).")
+            )
         self.options = options
         action: str = options["action"]
         raw_ids: list[str] = [str(arg) for arg in args]
         ids_given = raw_ids[1:] if action == "readonly" else raw_ids
         if options["all_sites"] and ids_given:
             raise CommandError(_("--all is the global switch: it cannot be combined with site ids."))
-        if options["all_sites"] and action in ("bypass", "history"):
+        if options["all_sites"] and action == "history":  # bypass --all: a token for every site
             raise CommandError(_("%(action)s takes site ids, not --all.") % {"action": action})
-        if action == "readonly":
-            if not raw_ids or raw_ids[0] not in ("on", "off"):
-                raise CommandError(_("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]"))
-            self._switch(raw_ids[1:], raw_ids[0] == "on", readonly=True)
-        elif action in ("on", "off"):
-            self._switch(raw_ids, action == "on", readonly=False)
-        else:
-            getattr(self, f"_{action}")(raw_ids)
+        if action == "readonly" and (not raw_ids or raw_ids[0] not in ("on", "off")):
+            raise CommandError(_("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]"))
+        try:
+            if action == "readonly":
+                self._switch(raw_ids[1:], raw_ids[0] == "on", readonly=True)
+            elif action in ("on", "off"):
+                self._switch(raw_ids, action == "on", readonly=False)
+            else:
+                getattr(self, f"_{action}")(raw_ids)
+        except DatabaseError as exc:
+            raise CommandError(database_problem(exc)) from exc
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _sites(self, raw_ids: list[str], default_all: bool) -> list[Site]:
-        """The Sites named (every id checked before anything changes), or the default."""
+    def _sites(self, raw_ids: list[str], default_all: bool, reading: bool = False) -> list[Site]:
+        """The Sites named (every id checked before anything changes), or the default.
+
+        ``reading``: for an action that changes nothing, whose errors must not say "nothing was changed".
+        """
+        from django.contrib.sites.models import Site
+
         if not raw_ids:
             if default_all or self.options["all_sites"]:
                 return list(Site.objects.order_by("pk"))
@@ -98,10 +139,14 @@ class Command(BaseCommand):
                 ids.append(int(raw))
             except ValueError:
                 raise CommandError(_("Site ids must be integers, not %(value)r.") % {"value": raw}) from None
-        found = Site.objects.in_bulk(ids)
-        missing = [str(i) for i in ids if i not in found]
+        # An id too large for the column names no Site (and must not reach the database).
+        low, high = connections[router.db_for_read(Site)].ops.integer_field_range(Site._meta.pk.get_internal_type())
+        found = Site.objects.in_bulk([i for i in ids if low <= i <= high])
+        missing = ", ".join(str(i) for i in ids if i not in found)
+        if missing and reading:
+            raise CommandError(_("No Site with id %(ids)s.") % {"ids": missing})
         if missing:
-            raise CommandError(_("No Site with id %(ids)s: nothing was changed.") % {"ids": ", ".join(missing)})
+            raise CommandError(_("No Site with id %(ids)s: nothing was changed.") % {"ids": missing})
         return [found[i] for i in dict.fromkeys(ids)]
 
     def _time(self, name: str) -> datetime | None:
@@ -119,7 +164,7 @@ class Command(BaseCommand):
             raise CommandError(_("Use --for or --until, not both."))
         if duration:
             try:
-                return timezone.now() + parse_duration(duration)
+                return end_after(duration, timezone.now())
             except ValueError as exc:
                 raise CommandError(_("--%(option)s: %(error)s.") % {"option": "for", "error": exc}) from None
         if until is not None and until <= timezone.now():
@@ -144,20 +189,24 @@ class Command(BaseCommand):
             for site in sites:
                 name = readonly_switch_name(site.pk) if readonly else site_switch_name(site.pk)
                 targets.append((name, str(site.pk), site.domain, site.pk))
-        with acting("command", reason=self.options["reason"]):
+        actor = Acting("command", reason=self.options["reason"])
+        with acting(actor.source, reason=actor.reason):
             for name, ident, label, site_id in targets:
-                _switch_row, changed = set_switch(name, on, message=message, ends_at=planned)
+                # A switch already on gets the new planned end and message, recorded in the history.
+                written = write_switch(name, on, message=message, ends_at=planned, record_as=actor)
                 if not on and not readonly:
                     end_open_windows(site_id)
-                if changed:
+                if written.changed:
                     shown = _("every site") if site_id is None else label
                     self.stderr.write(_(TURNED[readonly, on]) % {"site": ident, "label": shown})
+                elif written.updated:
+                    self.stdout.write(f"{ident} {label} already {word}; {', '.join(written.updated)}")
                 else:
                     self.stdout.write(f"{ident} {label} already {word}")
         self._print_status(sites)
 
     def _status(self, raw_ids: list[str]) -> None:
-        sites = self._sites(raw_ids, default_all=True)
+        sites = self._sites(raw_ids, default_all=True, reading=True)
         snapshot = load_snapshot()
         if self.options["json"]:
             self.stdout.write(json.dumps(status_document(snapshot, sites), indent=2))
@@ -210,26 +259,83 @@ class Command(BaseCommand):
             self.stdout.write(text % {"count": count})
             return
         minutes = self.options["minutes"]
-        if minutes <= 0:
-            raise CommandError(_("--minutes must be a positive number."))
-        (site,) = self._sites(raw_ids[:1], default_all=False)
-        row, token = bypass.issue(minutes, self.options["label"])
-        self.stdout.write(f"{self.options['scheme']}://{site.domain}/?{bypass.PARAM}={token}")
+        if not 1 <= minutes <= bypass.MAX_MINUTES:
+            text = _("--minutes must be a whole number from 1 to %(max)d (30 days).")
+            raise CommandError(text % {"max": bypass.MAX_MINUTES})
+        host = self.options["host"]
+        if host is not None and not split_domain_port(host)[0]:
+            text = _("--host must be a host name or address, with an optional port (no scheme or path): %(host)r.")
+            raise CommandError(text % {"host": host})
+        site: Site | None = None
+        if not self.options["all_sites"]:
+            if len(raw_ids) > 1:
+                raise CommandError(_("bypass takes one site id, or --all for a token that opens every site."))
+            if not raw_ids and conf.SITE_ID is None:
+                raise CommandError(
+                    _("SITE_ID is not set: name a site id, or use --all for a token that opens every site.")
+                )
+            (site,) = self._sites(raw_ids, default_all=False)
+        if host is None:
+            host = self._link_domain(site)
+        row, token = bypass.issue(minutes, self.options["label"], site_id=site.pk if site else None)
+        self.stdout.write(f"{self.options['scheme']}://{host}/?{bypass.PARAM}={token}")
         text = _("Bypass token #%(id)s valid until %(time)s.")
         self.stderr.write(text % {"id": row.pk, "time": row.expires_at.isoformat()})
+
+    def _link_domain(self, site: Site | None) -> str:
+        """The token's Site's domain; for every site, SITE_ID's Site's, else the first Site's."""
+        from django.contrib.sites.models import Site
+
+        if site is None and conf.SITE_ID is not None:
+            site = Site.objects.filter(pk=conf.SITE_ID).first()
+        site = site or Site.objects.order_by("pk").first()
+        if site is None:
+            raise CommandError(_("There is no Site to build the link from: give --host."))
+        return site.domain
 
     def _history(self, raw_ids: list[str]) -> None:
         from maintenance_flags.models import MaintenanceEvent
 
+        limit = self.options["limit"]
+        if limit <= 0:
+            raise CommandError(_("--limit must be a positive number."))
         events = MaintenanceEvent.objects.select_related("site", "user")
         if raw_ids:
-            events = events.filter(site__in=self._sites(raw_ids, default_all=False))
-        for event in events[: self.options["limit"]]:
+            events = events.filter(site__in=self._sites(raw_ids, default_all=False, reading=True))
+        for event in events[: min(limit, EVERY_EVENT)]:
             where = f"{event.site_id} {event.site.domain}" if event.site else "all -"
             state = ("read-only " if event.readonly else "") + ("on" if event.active else "off")
-            who = getattr(event.user, "username", None) or event.source
+            who = f"{event.source}, {event.user.get_username()}" if event.user else event.source
             reason = f" — {event.reason}" if event.reason else ""
-            self.stdout.write(f"{event.created_at.isoformat()} {where} {state} ({event.source}, {who}){reason}")
+            self.stdout.write(f"{event.created_at.isoformat()} {where} {state} ({who}){reason}")
+
+
+def database_problem(exc: DatabaseError) -> str:
+    """What to say about a database error: tables that do not exist yet mean `migrate` was not run."""
+    try:
+        missing = missing_tables()
+    except DatabaseError:  # the database cannot be reached: its own message says more
+        missing = []
+    if missing:
+        text = _("The database has no table %(tables)s yet: run `manage.py migrate`.")
+        return text % {"tables": ", ".join(missing)}
+    return _("Database error: %(error)s") % {"error": exc}
+
+
+def missing_tables() -> list[str]:
+    """The tables of the Site, the waffle switch and this app's models that do not exist."""
+    from django.contrib.sites.models import Site
+
+    existing: dict[str, list[str]] = {}
+    missing = []
+    models: list[type[Model]] = [Site, switch_model(), *apps.get_app_config("maintenance_flags").get_models()]
+    for model in models:
+        alias = router.db_for_write(model)
+        if alias not in existing:
+            existing[alias] = connections[alias].introspection.table_names()
+        if model._meta.db_table not in existing[alias]:
+            missing.append(model._meta.db_table)
+    return list(dict.fromkeys(missing))  # proxy models share their table
 
 
 def status_document(snapshot: Snapshot, sites: list[Site]) -> dict[str, Any]:
