@@ -1,9 +1,8 @@
-"""System checks ``maintenance_flags.E001``–``E004``, ``W001``–``W003`` (see README)."""
+"""System checks ``maintenance_flags.E001``–``E004``, ``W001``–``W004`` (see README)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from django.apps import apps
@@ -11,7 +10,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from maintenance_flags import exemptions
-from maintenance_flags.conf import FAIL_MODES
+from maintenance_flags.conf import FAIL_MODES, MAX_RETRY_AFTER
 
 MIDDLEWARE_PATH = "maintenance_flags.middleware.MaintenanceModeMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -68,30 +67,57 @@ def _setting_error(name: str, problem: str) -> Error:
     return Error(f"{name} {problem}.", id="maintenance_flags.E004")
 
 
-def _check_ip_list(name: str, default: Sequence[str] = ()) -> list[CheckMessage]:
-    value = getattr(settings, name, default)
+def _ip_list(name: str) -> list[Any] | None:
+    """The setting's entries, or None when it is not a list (E004)."""
+    value = getattr(settings, name, ())
     if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return None
+    return list(value)
+
+
+def _check_ip_list(name: str) -> list[CheckMessage]:
+    entries = _ip_list(name)
+    if entries is None:
         return [_setting_error(name, "must be a list of IP addresses or CIDR networks")]
-    bad = []
-    for entry in value:
+    bad: list[Any] = []
+    zoned: list[Any] = []
+    for entry in entries:
         try:
             exemptions.parse_network(str(entry))
         except ValueError:
-            bad.append(entry)
+            (zoned if "%" in str(entry) else bad).append(entry)
+    errors: list[CheckMessage] = []
     if bad:
         listed = ", ".join(repr(b) for b in bad)
-        return [_setting_error(name, f"has entries that are not IP addresses or CIDR networks: {listed}")]
-    return []
+        errors.append(_setting_error(name, f"has entries that are not IP addresses or CIDR networks: {listed}"))
+    if zoned:
+        listed = ", ".join(repr(z) for z in zoned)
+        errors.append(
+            Error(
+                f"{name} has IPv6 addresses with a zone id, which are ignored: {listed}. An address is "
+                "matched whatever interface it came from, so a zone id cannot be honoured.",
+                hint=f"Write the address without its zone id ({str(zoned[0]).split('%')[0]!r}), "
+                "or use a network, if every interface may be allowed.",
+                id="maintenance_flags.E004",
+            )
+        )
+    return errors
 
 
-def _check_number(name: str, minimum: float, integer: bool) -> list[CheckMessage]:
+def _check_number(name: str, minimum: float, integer: bool, maximum: float | None = None) -> list[CheckMessage]:
     if not hasattr(settings, name):
         return []
     value = getattr(settings, name)
     kinds: tuple[type[int] | type[float], ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
         kind = "an integer" if integer else "a number"
-        return [_setting_error(name, f"must be {kind} >= {minimum}, not {value!r}")]
+        bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        return [_setting_error(name, f"must be {kind} {bounds}, not {value!r}")]
     return []
 
 
@@ -117,7 +143,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     for name in ("MAINTENANCE_ALLOWED_IPS", "MAINTENANCE_TRUSTED_PROXIES", "INTERNAL_IPS"):
         errors += _check_ip_list(name)
     errors += _check_number("MAINTENANCE_STATE_TTL", 0, integer=False)
-    errors += _check_number("MAINTENANCE_RETRY_AFTER", 0, integer=True)
+    errors += _check_number("MAINTENANCE_RETRY_AFTER", 0, integer=True, maximum=MAX_RETRY_AFTER)
     for name in ("MAINTENANCE_BLOCK_STAFF", "MAINTENANCE_503_PRERENDER"):
         if not isinstance(getattr(settings, name, False), bool):
             errors.append(_setting_error(name, "must be True or False"))
@@ -131,6 +157,38 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     if template is not None and not isinstance(template, str):
         errors.append(_setting_error("MAINTENANCE_503_TEMPLATE", "must be a template name (a string)"))
     return errors
+
+
+ALLOW_LISTS = ("INTERNAL_IPS", "MAINTENANCE_ALLOWED_IPS")
+
+
+@register()
+def check_trusted_proxies(**kwargs: Any) -> list[CheckMessage]:
+    """A trusted proxy must not be an allowed address: when the last X-Forwarded-For hop it sends is
+    missing or malformed, the walk stops at the proxy, so every visitor coming through it would pass."""
+    proxies = exemptions.networks(_ip_list("MAINTENANCE_TRUSTED_PROXIES") or ())
+    warnings: list[CheckMessage] = []
+    for name in ALLOW_LISTS:
+        allowed = exemptions.networks(_ip_list(name) or ())
+        overlaps = [
+            str(min(proxy, net, key=lambda n: n.num_addresses))
+            for proxy in proxies
+            for net in allowed
+            if proxy.version == net.version and proxy.overlaps(net)
+        ]
+        if overlaps:
+            warnings.append(
+                Warning(
+                    f"MAINTENANCE_TRUSTED_PROXIES overlaps {name} ({', '.join(dict.fromkeys(overlaps))}): "
+                    "a request through such a proxy whose last X-Forwarded-For hop is missing or malformed "
+                    "(e.g. an address with a port) is taken to come from the proxy itself, which is allowed, "
+                    "so any visitor can get past maintenance.",
+                    hint=f"Remove the proxies' addresses from {name} (narrow its networks so that they leave "
+                    "the proxies out), and allow visitors by their own addresses.",
+                    id="maintenance_flags.W004",
+                )
+            )
+    return warnings
 
 
 @register()

@@ -5,7 +5,7 @@ The 503 path is hot while a busy site is down, so it does as little as it can pe
 - the JSON-or-HTML decision is memoised per ``Accept`` value;
 - response bodies are kept on the site's state (which lives as long as the snapshot, at most
   ``MAINTENANCE_STATE_TTL`` seconds, or until the state changes), one per language, kind and
-  minute of ``Retry-After``: JSON always, and the HTML page when it cannot depend on the
+  wording of the remaining time ("about 30 minutes"): JSON always, and the HTML page when it cannot depend on the
   request — the built-in template, or a project template declared so with
   ``MAINTENANCE_503_PRERENDER = True``. Otherwise a project's own template is rendered with the
   request on every request, as the contract says (its context processors run).
@@ -23,7 +23,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import get_template, select_template
-from django.utils import timezone, translation
+from django.utils import timesince, timezone, translation
 from django.utils.translation import gettext
 
 from maintenance_flags.conf import conf
@@ -118,16 +118,37 @@ async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpR
     return cached_maintenance_response(request, state) or await sync_to_async(maintenance_response)(request, state)
 
 
-# Bodies kept per state: (content, Content-Type) by (JSON?, language, minutes to wait, settings).
+# Bodies kept per state: (content, Content-Type) by (JSON?, language, wait shown, settings).
 MEMO_KEY = "responses"
 MEMO_SIZE = 64
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def rounded_wait(seconds: int) -> int:
+    """The wait the page shows: 0 under a minute ("shortly"), else to the nearest minute, or to the
+    nearest hour from a day on. Never "0 minutes", and an hour less a few seconds is "1 hour"."""
+    if seconds < MINUTE:
+        return 0
+    unit = HOUR if seconds >= DAY else MINUTE
+    return (seconds + unit // 2) // unit * unit
+
+
+def wait_text(seconds: int) -> str:
+    """``rounded_wait(seconds)`` in words, in the active language ("1 hour, 30 minutes"), or "" under
+    a minute. ``seconds`` is at most a year (``SiteState.retry_after``), so the dates cannot overflow."""
+    wait = rounded_wait(seconds)
+    if not wait:
+        return ""
+    now = timezone.now()
+    return timesince.timeuntil(now + timedelta(seconds=wait), now, depth=2)
 
 
 def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse | None:
     as_json = prefers_json(request)
     retry_after = state.retry_after
-    # The page says "in about N minutes": one body per minute, while Retry-After counts seconds.
-    key = (as_json, translation.get_language(), retry_after // 60, conf.generation)
+    # The page says "in about N minutes": one body per wording, while Retry-After counts seconds.
+    key = (as_json, translation.get_language(), None if as_json else rounded_wait(retry_after), conf.generation)
     bodies: dict[tuple[Any, ...], tuple[bytes, str]] | None = state.memo.get(MEMO_KEY)
     if bodies is None:
         bodies = state.memo[MEMO_KEY] = {}
@@ -165,6 +186,7 @@ def _context(state: SiteState, retry_after: int) -> dict[str, Any]:
         "message": message_for(state),
         "retry_after": retry_after,
         "retry_at": timezone.now() + timedelta(seconds=retry_after),
+        "retry_in": wait_text(retry_after),
         "ends_at": state.ends_at,
         "readonly": state.blocks_writes_only,
     }

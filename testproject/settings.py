@@ -17,7 +17,6 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", "[::1]", ".localhost"]
 INTERNAL_IPS: list[str] = []
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -25,7 +24,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sites",
     "waffle",
-    "maintenance_flags",
+    "maintenance_flags",  # above django.contrib.admin: its admin/base_site.html adds the banner
+    "django.contrib.admin",
     "testproject",
 ]
 

@@ -10,11 +10,12 @@ import pytest
 from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.utils import modify_settings
 
 from maintenance_flags import checks
-from tests.conftest import django_templates, locmem
+from maintenance_flags.conf import MAX_RETRY_AFTER
+from tests.conftest import django_templates, locmem, turn
 
 ROOT = Path(__file__).resolve().parent.parent
 MW = "maintenance_flags.middleware.MaintenanceModeMiddleware"
@@ -78,6 +79,13 @@ def test_e003_waffle_missing() -> None:
         {"MAINTENANCE_STATE_TTL": "2"},
         {"MAINTENANCE_STATE_TTL": True},
         {"MAINTENANCE_RETRY_AFTER": 1.5},
+        {"MAINTENANCE_RETRY_AFTER": MAX_RETRY_AFTER + 1},
+        {"MAINTENANCE_RETRY_AFTER": 10**12},
+        {"MAINTENANCE_RETRY_AFTER": 2**63},
+        {"MAINTENANCE_RETRY_AFTER": float("inf")},
+        {"MAINTENANCE_ALLOWED_IPS": ["fe80::1%eth0"]},
+        {"INTERNAL_IPS": ["fe80::1%eth0"]},
+        {"MAINTENANCE_TRUSTED_PROXIES": ["fe80::1%eth0/64"]},
         {"MAINTENANCE_BLOCK_STAFF": "yes"},
         {"MAINTENANCE_503_PRERENDER": 1},
         {"MAINTENANCE_ADMIN_IGNORED_URLS": "^admin"},
@@ -110,6 +118,49 @@ def test_e004_bad_settings(overrides: dict[str, object]) -> None:
 )
 def test_good_settings_pass() -> None:
     assert checks.check_settings() == []
+
+
+@override_settings(MAINTENANCE_RETRY_AFTER=MAX_RETRY_AFTER)
+def test_retry_after_of_a_year_is_allowed() -> None:
+    assert MAX_RETRY_AFTER == 365 * 86400
+    assert checks.check_settings() == []
+
+
+def test_e004_says_why_a_zone_id_is_refused() -> None:
+    with override_settings(MAINTENANCE_ALLOWED_IPS=["fe80::1%eth0", "bad"]):
+        errors = checks.check_settings()
+    assert ids(errors) == ["maintenance_flags.E004", "maintenance_flags.E004"]
+    assert "'bad'" in errors[0].msg
+    assert "zone" in errors[1].msg and "'fe80::1%eth0'" in errors[1].msg
+    assert "fe80::1" in str(errors[1].hint)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("setting", ["INTERNAL_IPS", "MAINTENANCE_ALLOWED_IPS"])
+@pytest.mark.parametrize("remote", ["fe80::1%eth1", "fe80::1", "fe80::1%eth0"])
+def test_an_allowed_address_with_a_zone_id_is_never_matched(setting: str, remote: str) -> None:
+    """Refused by E004, the entry is ignored: it lets no one through, from whatever zone."""
+    turn(True)
+    with override_settings(**{setting: ["fe80::1%eth0"]}):
+        assert Client().get("/", REMOTE_ADDR=remote).status_code == 503
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("settings", "allowed"),
+    [
+        ({"MAINTENANCE_ALLOWED_IPS": ["fe80::/64"]}, True),
+        ({"INTERNAL_IPS": ["fe80::1"]}, True),  # an address without a zone id matches in every zone
+        ({"MAINTENANCE_ALLOWED_IPS": ["2001:db8::1"]}, False),
+        ({"MAINTENANCE_ALLOWED_IPS": ["fe80::2%eth0"]}, False),
+        ({"MAINTENANCE_ALLOWED_IPS": ["203.0.113.5"], "MAINTENANCE_TRUSTED_PROXIES": ["fe80::/64"]}, True),
+    ],
+)
+def test_a_remote_addr_with_a_zone_id(settings: dict[str, list[str]], allowed: bool) -> None:
+    turn(True)
+    with override_settings(**settings):
+        response = Client().get("/", REMOTE_ADDR="fe80::1%eth0", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert response.status_code == (200 if allowed else 503)
 
 
 def test_e004_lists_every_bad_entry() -> None:
@@ -239,3 +290,57 @@ def test_w003_names(page: str) -> None:
     with override_settings(MAINTENANCE_503_PRERENDER=True, TEMPLATES=django_templates(locmem({"503.html": page}))):
         (warning,) = checks.check_prerendered_page()
     assert warning.id == "maintenance_flags.W003"
+
+
+@pytest.mark.parametrize(
+    ("setting", "allowed", "proxies", "overlap"),
+    [
+        ("INTERNAL_IPS", ["127.0.0.1"], ["127.0.0.1"], "127.0.0.1/32"),
+        ("MAINTENANCE_ALLOWED_IPS", ["10.0.0.0/8"], ["192.0.2.1", "10.1.2.3"], "10.1.2.3/32"),
+        ("MAINTENANCE_ALLOWED_IPS", ["10.1.2.3"], ["10.0.0.0/8"], "10.1.2.3/32"),
+        ("MAINTENANCE_ALLOWED_IPS", ["::ffff:10.1.2.3"], ["10.0.0.0/8"], "10.1.2.3/32"),
+        ("INTERNAL_IPS", ["2001:db8::/32"], ["2001:db8:1::/48"], "2001:db8:1::/48"),
+    ],
+)
+def test_w004_a_trusted_proxy_is_also_allowed(
+    setting: str, allowed: list[str], proxies: list[str], overlap: str
+) -> None:
+    with override_settings(**{setting: allowed, "MAINTENANCE_TRUSTED_PROXIES": proxies}):
+        (warning,) = checks.check_trusted_proxies()
+        assert "maintenance_flags.W004" in run_check()
+    assert isinstance(warning, Warning)
+    assert warning.id == "maintenance_flags.W004"
+    assert f"MAINTENANCE_TRUSTED_PROXIES overlaps {setting} ({overlap})" in warning.msg
+    assert "X-Forwarded-For" in warning.msg
+    assert setting in str(warning.hint)
+
+
+@override_settings(
+    INTERNAL_IPS=["10.0.0.1"], MAINTENANCE_ALLOWED_IPS=["10.0.0.0/24"], MAINTENANCE_TRUSTED_PROXIES=["10.0.0.0/30"]
+)
+def test_w004_one_warning_per_allow_list() -> None:
+    assert ids(checks.check_trusted_proxies()) == ["maintenance_flags.W004", "maintenance_flags.W004"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"INTERNAL_IPS": ["127.0.0.1"], "MAINTENANCE_TRUSTED_PROXIES": []},
+        {"INTERNAL_IPS": ["127.0.0.1"], "MAINTENANCE_TRUSTED_PROXIES": ["10.0.0.0/8", "::1"]},
+        {"MAINTENANCE_ALLOWED_IPS": ["::ffff:0:0/96"], "MAINTENANCE_TRUSTED_PROXIES": ["::/1"]},  # IPv4 vs IPv6
+        {"MAINTENANCE_ALLOWED_IPS": "10.0.0.1", "MAINTENANCE_TRUSTED_PROXIES": ["10.0.0.0/8"]},  # E004's business
+        {"MAINTENANCE_ALLOWED_IPS": ["10.0.0.1"], "MAINTENANCE_TRUSTED_PROXIES": 5},
+        {"MAINTENANCE_ALLOWED_IPS": ["bad", "fe80::1%eth0"], "MAINTENANCE_TRUSTED_PROXIES": ["fe80::/64"]},
+    ],
+)
+def test_no_w004_without_an_overlap(overrides: dict[str, object]) -> None:
+    with override_settings(**overrides):
+        assert checks.check_trusted_proxies() == []
+
+
+@pytest.mark.django_db
+@override_settings(INTERNAL_IPS=["10.0.0.2"], MAINTENANCE_TRUSTED_PROXIES=["10.0.0.2"])
+def test_w004_is_about_a_real_bypass() -> None:
+    """What W004 warns about: a proxy that sends no usable hop makes its visitors the proxy."""
+    turn(True)
+    assert Client().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5:4711").status_code == 200
