@@ -29,6 +29,8 @@ LET_THROUGH_STAFF = "staff"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 EXEMPT_ATTR = "maintenance_exempt"
 SEEN_PATHS = 1024
+IGNORED = "ignored"
+HEALTH = "health"
 
 
 @dataclass(frozen=True)
@@ -69,36 +71,43 @@ class Exemptions:
     """What a site's exemptions come to under the current settings, prepared once per snapshot."""
 
     paths: exemptions.Matcher
+    health: exemptions.Matcher
     allowed: tuple[exemptions.IPNetwork, ...]
     proxies: tuple[exemptions.IPNetwork, ...]
     url_names: tuple[str, ...]
-    # Path -> ignored?, for the paths seen while this snapshot lasts (bounded): cheaper than RE2.
-    seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    # Path -> IGNORED, HEALTH or None, for the paths seen while this snapshot lasts (bounded):
+    # cheaper than RE2.
+    seen: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def client_allowed(self, request: HttpRequest) -> bool:
         """The client IP is in ``INTERNAL_IPS`` or ``MAINTENANCE_ALLOWED_IPS`` (through trusted proxies)."""
         return exemptions.client_allowed(request.META, self.allowed, self.proxies)
 
-    def path_ignored(self, path_info: str) -> bool:
-        ignored = self.seen.get(path_info)
-        if ignored is None:
+    def path_ignored(self, path_info: str, writes_only: bool) -> bool:
+        """The path is an ignored URL; or a health-check path, unless only writes are refused
+        (read-only mode): health checks read, so they are exempt for safe methods only."""
+        try:
+            kind = self.seen[path_info]
+        except KeyError:
             if len(self.seen) >= SEEN_PATHS:
                 self.seen.clear()
-            ignored = self.seen[path_info] = exemptions.matches(self.paths, path_info)
-        return ignored
+            kind = self.seen[path_info] = self._kind(path_info)
+        return kind is IGNORED or (kind is HEALTH and not writes_only)
+
+    def _kind(self, path_info: str) -> str | None:
+        if exemptions.matches(self.paths, path_info):
+            return IGNORED
+        return HEALTH if exemptions.matches(self.health, path_info) else None
 
 
 def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
     key = ("exemptions", site_id, conf.generation)  # settings may change under one snapshot (tests)
     prepared: Exemptions | None = snapshot.memo.get(key)
     if prepared is None:
-        patterns = (
-            *conf.MAINTENANCE_ADMIN_IGNORED_URLS,
-            *conf.MAINTENANCE_HEALTH_CHECK_URLS,
-            *snapshot.ignored_for(site_id),
-        )
+        patterns = (*conf.MAINTENANCE_ADMIN_IGNORED_URLS, *snapshot.ignored_for(site_id))
         prepared = snapshot.memo[key] = Exemptions(
             paths=exemptions.combined_matcher(tuple(patterns)),
+            health=exemptions.combined_matcher(tuple(conf.MAINTENANCE_HEALTH_CHECK_URLS)),
             allowed=exemptions.networks([*conf.INTERNAL_IPS, *conf.MAINTENANCE_ALLOWED_IPS]),
             proxies=exemptions.networks(conf.MAINTENANCE_TRUSTED_PROXIES),
             url_names=tuple(conf.MAINTENANCE_IGNORED_URL_NAMES),
@@ -116,11 +125,11 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     if not state.active and not (state.blocks_writes_only and request.method not in SAFE_METHODS):
         return verdict(state, blocked=False)
     prepared = exemptions_for(snapshot, state.site_id)
-    if prepared.path_ignored(request.path_info):
+    if prepared.path_ignored(request.path_info, writes_only=not state.active):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
     if prepared.client_allowed(request):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IP)
-    if bypass.request_has_bypass(request, snapshot):
+    if bypass.request_has_bypass(request, snapshot, state.site_id):
         return verdict(state, blocked=False, let_through=LET_THROUGH_BYPASS)
     if not force and view_exempt(request, prepared.url_names):
         return verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)

@@ -18,9 +18,26 @@ ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
 
 
 def maintenance_exempt(view: ViewFunc) -> ViewFunc:
-    """Serve this view even while its site is in maintenance (or read-only)."""
-    setattr(view, EXEMPT_ATTR, True)
-    return view
+    """Serve this view even while its site is in maintenance (or read-only).
+
+    Like ``csrf_exempt``, it returns a wrapper that carries the mark: other routes to the
+    same function (``path("a/", view)`` beside ``path("b/", maintenance_exempt(view))``)
+    are not exempt.
+    """
+    if iscoroutinefunction(view):
+
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            return await view(request, *args, **kwargs)
+
+        wrapper: Callable[..., Any] = async_wrapper
+    else:
+
+        def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            return view(request, *args, **kwargs)
+
+        wrapper = sync_wrapper
+    setattr(wrapper, EXEMPT_ATTR, True)
+    return wraps(view)(wrapper)  # type: ignore[return-value]
 
 
 def force_maintenance(view: ViewFunc) -> ViewFunc:

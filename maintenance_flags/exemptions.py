@@ -28,6 +28,10 @@ class PatternError(ValueError):
     """A pattern that cannot be used to match paths."""
 
 
+class WholeSitePattern(PatternError):
+    """A pattern that matches every path: as an exemption it would keep the whole site up."""
+
+
 def normalise_pattern(pattern: str) -> str:
     """Treat a leading ``^/`` or ``/`` as ``^``: patterns match paths without their slash."""
     if pattern.startswith("^/"):
@@ -53,6 +57,19 @@ def compile_pattern(pattern: str) -> Matcher:
         raise PatternError(_describe(exc)) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate: RE2 compiles UTF-8
         raise PatternError("the pattern is not valid Unicode text") from exc
+    return compiled
+
+
+#: Paths no sensible exemption matches all of: a pattern that matches each of them matches
+#: (practically) every path, and would keep the whole site up during maintenance.
+UNRELATED_PATHS = ("", "x", "maintenance-flags-probe/7e1/", "Z9/%/~.json")
+
+
+def check_pattern(pattern: str) -> Matcher:
+    """:func:`compile_pattern`, also refusing a pattern that matches every path (``^``, ``/``, ``.*``)."""
+    compiled = compile_pattern(pattern)
+    if all(compiled.match(path) is not None for path in UNRELATED_PATHS):
+        raise WholeSitePattern("it matches every path, which would exempt the whole site")
     return compiled
 
 
@@ -135,8 +152,15 @@ def parse_ip(value: str) -> IPAddress | None:
 
 
 def parse_network(value: str) -> IPNetwork:
-    """An address or CIDR network; host bits set are accepted as their network."""
-    network = ipaddress.ip_network(value.strip(), strict=False)
+    """An address or CIDR network; host bits set are accepted as their network.
+
+    An IPv6 zone id (``fe80::1%eth0``) is refused (check E004): ``ipaddress`` would match the entry
+    in every zone, or drop the zone from a network, so it could let through another link's host.
+    """
+    value = value.strip()
+    if "%" in value:
+        raise ValueError(f"{value!r} has an IPv6 zone id")
+    network = ipaddress.ip_network(value, strict=False)
     if isinstance(network, ipaddress.IPv6Network):
         mapped = network.network_address.ipv4_mapped
         if mapped is not None and network.prefixlen >= 96:
@@ -195,7 +219,14 @@ def client_ip(meta: dict[str, Any], trusted_proxies: Sequence[IPNetwork]) -> IPA
 
 
 def is_staff_user(user: Any) -> bool:
+    """An authenticated, active staff member or superuser.
+
+    ``is_active`` is checked as Django's ``ModelBackend`` does (a user model without the field
+    counts as active): with ``AllowAllUsersModelBackend`` an inactive account can be signed in,
+    and it must not get past maintenance.
+    """
     return bool(
         getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", True)
         and (getattr(user, "is_staff", False) or getattr(user, "is_superuser", False))
     )

@@ -25,12 +25,22 @@ def _user_failed(exc: Exception) -> None:
     logger.warning("Could not load the user; treating the request as anonymous", exc_info=exc)
 
 
+def _unloaded(user: Any) -> bool:
+    return isinstance(user, SimpleLazyObject) and user._wrapped is empty
+
+
+def _from_auth_middleware(user: Any) -> bool:
+    """The lazy user that ``AuthenticationMiddleware`` set (its ``auser()`` gives the same user)."""
+    setup = user.__dict__.get("_setupfunc")
+    return getattr(setup, "__module__", None) == "django.contrib.auth.middleware"
+
+
 def surely_anonymous(request: HttpRequest) -> bool:
     """The user is still AuthenticationMiddleware's unloaded lazy object and there is no session:
     loading it would only give AnonymousUser, at the cost of a session lookup (and ``Vary: Cookie``)."""
     user = getattr(request, "user", None)
-    if not isinstance(user, SimpleLazyObject) or user._wrapped is not empty:
-        return False
+    if not _unloaded(user) or not _from_auth_middleware(user):
+        return False  # loaded, or another middleware's user: that one decides
     session = getattr(request, "session", None)
     return session is not None and getattr(session, "session_key", "") is None
 
@@ -48,14 +58,25 @@ def load_user(request: HttpRequest) -> Any:
 
 
 async def aload_user(request: HttpRequest) -> Any:
-    auser = getattr(request, "auser", None)
-    if auser is None or surely_anonymous(request):
+    """The same user :func:`load_user` gives, without blocking the event loop.
+
+    ``request.auser()`` answers for ``AuthenticationMiddleware``'s user only: when an earlier
+    middleware replaced ``request.user``, that user is the one the sync path sees, so it is the
+    one asked here too (loaded in a thread if it is still lazy).
+    """
+    if surely_anonymous(request):
         return None
+    user = getattr(request, "user", None)
+    auser = getattr(request, "auser", None)
     try:
-        return await auser()
+        if _unloaded(user) and auser is not None and _from_auth_middleware(user):
+            return await auser()
     except Exception as exc:
         _user_failed(exc)
         return None
+    if _unloaded(user):
+        return await sync_to_async(load_user)(request)
+    return load_user(request)
 
 
 def decide(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:

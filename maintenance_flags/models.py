@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.apps import apps
@@ -11,13 +12,19 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from maintenance_flags.exemptions import PatternError, compile_pattern
+from maintenance_flags.exemptions import PatternError, WholeSitePattern, check_pattern
 
 
 def validate_pattern(value: str) -> None:
-    """Reject a pattern that does not compile (with RE2, the engine used to match)."""
+    """Reject a pattern that does not compile (with RE2, the engine used to match), or that
+    matches every path (``^``, ``/``: the whole site would stay up during maintenance)."""
     try:
-        compile_pattern(value)
+        check_pattern(value)
+    except WholeSitePattern as exc:
+        raise ValidationError(
+            _("This pattern matches every path: the whole site would stay up during maintenance."),
+            code="whole_site_pattern",
+        ) from exc
     except PatternError as exc:
         raise ValidationError(
             _("Enter a valid regular expression (%(error)s)."),
@@ -158,10 +165,23 @@ class MaintenanceEvent(models.Model):
         return f"{self.switch_name or self.site_id} {'on' if self.active else 'off'} ({self.source})"
 
 
+def new_secret() -> str:
+    """A fresh per-token secret (the default of ``BypassToken.secret``)."""
+    return secrets.token_urlsafe(16)
+
+
 class BypassToken(models.Model):
-    """A revocable bypass link/header token; the secret part is a signature, never stored."""
+    """A revocable bypass link/header token for one site (or every site).
+
+    The link carries a signature over the row's id, its ``secret``, its site and its expiry.
+    The secret is random per row, so a link never opens a later row that reuses the id (a
+    flushed or restored database), and it is replaced when the token is revoked, so a revoked
+    token's links stay dead even if ``revoked`` is cleared again.
+    """
 
     label = models.CharField(_("label"), max_length=100, blank=True)
+    site = optional_site(_("Leave empty for every site."))
+    secret = models.CharField(max_length=64, default=new_secret, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
     revoked = models.BooleanField(_("revoked"), default=False)
@@ -173,6 +193,13 @@ class BypassToken(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"#{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.revoked:  # revoking kills the links for good: a new secret they do not carry
+            self.secret = new_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "secret"}
+        super().save(*args, **kwargs)
 
 
 # Without django.contrib.sites (check E002) the app must still import cleanly, so the

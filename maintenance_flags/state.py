@@ -15,18 +15,20 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import DisallowedHost
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http import HttpRequest
 from django.http.request import split_domain_port
 from django.utils import timezone
 
-from maintenance_flags.conf import conf
-from maintenance_flags.exemptions import PatternError, compile_pattern
+from maintenance_flags.conf import MAX_RETRY_AFTER, conf
+from maintenance_flags.exemptions import PatternError, WholeSitePattern, check_pattern
 from maintenance_flags.names import (
     ALL_SITES_SWITCH,
     READONLY_ALL_SITES_SWITCH,
@@ -82,7 +84,7 @@ class Snapshot:
     ignored: tuple[tuple[int | None, str], ...] = ()  # (site id or None, pattern that compiles)
     windows: tuple[Window, ...] = ()
     details: dict[str, Detail] = field(default_factory=dict)
-    bypass_tokens: frozenset[int] = frozenset()
+    bypass_tokens: dict[int, tuple[str, int | None]] = field(default_factory=dict)  # live id -> (secret, site id)
     known: bool = True
     # Per-snapshot memo for derived values (e.g. the verdict for an open site); not compared.
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -92,14 +94,14 @@ class Snapshot:
         if conf.SITE_ID is not None:
             return self.sites_by_id.get(conf.SITE_ID)
         try:
-            host = request.get_host().lower()
+            host = request.get_host()
         except DisallowedHost:
             return None
-        site = self.sites_by_domain.get(host)
+        # As get_current(): the host as given (any case), then without its port and trailing dot.
+        site = self.sites_by_domain.get(host.lower())
         if site is None:
-            domain, port = split_domain_port(host)
-            if port:
-                site = self.sites_by_domain.get(domain)
+            domain, _port = split_domain_port(host)
+            site = self.sites_by_domain.get(domain)
         return site
 
     @cached_property
@@ -148,10 +150,11 @@ class SiteState:
 
     @property
     def retry_after(self) -> int:
-        """Seconds until the latest known end of what keeps the site down, else the setting."""
+        """Seconds until the latest known end of what keeps the site down, else the setting; at most
+        ``MAX_RETRY_AFTER`` (a year), so that an end at the end of time stays a number a page can show."""
         if self.ends_at is None:
             return conf.MAINTENANCE_RETRY_AFTER
-        return max(0, math.ceil((self.ends_at - timezone.now()).total_seconds()))
+        return min(max(0, math.ceil((self.ends_at - timezone.now()).total_seconds())), MAX_RETRY_AFTER)
 
 
 # Test overrides (maintenance_flags.testutils): key None = every site.
@@ -261,18 +264,93 @@ def upcoming_windows(snapshot: Snapshot, site_id: int | None, now: datetime, hor
 
 
 def load_snapshot() -> Snapshot:
-    """Read the state from the database: a handful of small queries."""
+    """Read the state from the database: a handful of small queries.
+
+    A part whose table (or column) does not exist yet while the database answers — the app
+    installed but not migrated, or a new version deployed before ``migrate`` — reads as empty
+    (a missing switch means off), with one WARNING per process that names ``migrate``. A
+    database that cannot be reached raises, for the caller's ``MAINTENANCE_FAIL_MODE``.
+    """
     from django.contrib.sites.models import Site
 
     from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 
     now = timezone.now()
-    switches = dict(switch_model().objects.filter(our_switches()).values_list("name", "active"))
-    sites = list(Site.objects.all())
+    switch_rows = switch_model().objects.filter(our_switches()).values_list("name", "active")
+    switches: dict[str, bool] = _part(lambda: dict(switch_rows), {})
+    sites: list[Site] = _part(lambda: list(Site.objects.all()), [])
+    pattern_rows = IgnoredURL.objects.values_list("pk", "site_id", "pattern")
+    rows: list[tuple[int, int | None, str]] = _part(lambda: list(pattern_rows), [])
+    open_windows = MaintenanceWindow.objects.filter(closed_at__isnull=True)
+    windows: tuple[Window, ...] = _part(
+        lambda: tuple(
+            Window(w.pk, w.site_id, w.starts_at, w.ends_at, w.message, w.opened_at is not None) for w in open_windows
+        ),
+        (),
+    )
+    details: dict[str, Detail] = _part(
+        lambda: {d.switch_name: Detail(d.message, d.ends_at) for d in SwitchDetail.objects.all()}, {}
+    )
+
+    def read_tokens() -> dict[int, tuple[str, int | None]]:
+        live = BypassToken.objects.filter(revoked=False, expires_at__gt=now)
+        tokens: dict[int, tuple[str, int | None]] = {
+            pk: (secret, site_id) for pk, secret, site_id in live.values_list("pk", "secret", "site_id")
+        }
+        return tokens
+
+    return Snapshot(
+        switches=switches,
+        sites_by_id={site.pk: site for site in sites},
+        sites_by_domain={site.domain.lower(): site for site in sites},
+        ignored=_usable_patterns(rows),
+        windows=windows,
+        details=details,
+        bypass_tokens=_part(read_tokens, {}),
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _part(read: Callable[[], _T], missing: _T) -> _T:
+    """One part of the snapshot; ``missing`` if its table is not there yet (see :func:`load_snapshot`)."""
+    try:
+        return read()
+    except DatabaseError:
+        if not database_answers():
+            raise
+    _warn_once(
+        ("migrate",),
+        "maintenance_flags: a table or column it needs does not exist yet: run `manage.py migrate`. "
+        "Until then, what it cannot read counts as off.",
+    )
+    return missing
+
+
+def database_answers(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """The database can be queried (so a failed query means a missing table, not an outage)."""
+    try:
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
+def _usable_patterns(rows: list[tuple[int, int | None, str]]) -> tuple[tuple[int | None, str], ...]:
+    """Ignored-URL rows whose pattern can be used; the others are skipped and logged once."""
     ignored = []
-    for row_id, site_id, pattern in IgnoredURL.objects.values_list("pk", "site_id", "pattern"):
+    for row_id, site_id, pattern in rows:
         try:
-            compile_pattern(pattern)
+            check_pattern(pattern)
+        except WholeSitePattern:
+            _warn_once(
+                ("pattern", row_id, pattern),
+                "Skipping IgnoredURL %s: pattern %r matches every path (it would exempt the whole site)",
+                row_id,
+                pattern,
+            )
         except PatternError as exc:
             _warn_once(
                 ("pattern", row_id, pattern),
@@ -283,21 +361,7 @@ def load_snapshot() -> Snapshot:
             )
         else:
             ignored.append((site_id, pattern))
-    windows = tuple(
-        Window(w.pk, w.site_id, w.starts_at, w.ends_at, w.message, w.opened_at is not None)
-        for w in MaintenanceWindow.objects.filter(closed_at__isnull=True)
-    )
-    details = {d.switch_name: Detail(d.message, d.ends_at) for d in SwitchDetail.objects.all()}
-    tokens = frozenset(BypassToken.objects.filter(revoked=False, expires_at__gt=now).values_list("pk", flat=True))
-    return Snapshot(
-        switches=switches,
-        sites_by_id={site.pk: site for site in sites},
-        sites_by_domain={site.domain.lower(): site for site in sites},
-        ignored=tuple(ignored),
-        windows=windows,
-        details=details,
-        bypass_tokens=tokens,
-    )
+    return tuple(ignored)
 
 
 _warned: set[tuple[Any, ...]] = set()

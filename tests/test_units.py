@@ -261,20 +261,23 @@ def test_failures_before_or_at_commit_are_raised(monkeypatch: pytest.MonkeyPatch
 
 
 def test_no_session_means_anonymous_without_loading_the_user(caplog: pytest.LogCaptureFixture) -> None:
+    from django.contrib.auth.middleware import AuthenticationMiddleware
     from django.contrib.sessions.backends.db import SessionStore
+    from django.utils.functional import empty
 
     async def broken_auser() -> None:
         _broken_user()
 
     request = RequestFactory().get("/")
     request.session = SessionStore()  # no cookie: no key
-    request.user = SimpleLazyObject(_broken_user)  # type: ignore[assignment]
+    AuthenticationMiddleware(lambda r: HttpResponse()).process_request(request)
     request.auser = broken_auser  # type: ignore[attr-defined]
-    assert load_user(request) is None  # not loaded: it would have raised and logged
+    assert load_user(request) is None
     assert async_to_sync(aload_user)(request) is None
+    assert request.user._wrapped is empty  # type: ignore[attr-defined]  # not loaded
     assert "treating the request as anonymous" not in caplog.text
     request.session = SessionStore(session_key="x" * 32)  # a session: the user must be loaded
-    assert load_user(request) is None  # it raised, and was treated as anonymous
+    assert async_to_sync(aload_user)(request) is None  # auser() raised: anonymous, logged
     assert "treating the request as anonymous" in caplog.text
 
 
