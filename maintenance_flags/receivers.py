@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import AppConfig
 from django.contrib.sites.models import Site
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
 from maintenance_flags import audit
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 from maintenance_flags.names import readonly_switch_name, site_switch_name, switch_model
-from maintenance_flags.state import store
+from maintenance_flags.state import database_answers, store
 from maintenance_flags.switches import ensure_switches
 
 logger = logging.getLogger("maintenance_flags")
@@ -29,17 +30,31 @@ def create_switches_after_migrate(using: str = "default", **kwargs: Any) -> None
     model = switch_model()
     if not router.allow_migrate_model(using, model):
         return
-    try:
-        site_ids = list(Site.objects.using(using).values_list("pk", flat=True))
-        ensure_switches(site_ids, using=using)
-    except DatabaseError:  # e.g. migrating backwards: the tables are gone
-        logger.warning("Could not create the maintenance switches after migrate", exc_info=True)
+    _ensure_switches(lambda: list(Site.objects.using(using).values_list("pk", flat=True)), using)
 
 
 def create_site_switch(instance: Site, created: bool, raw: bool = False, using: str = "default", **kwargs: Any) -> None:
     """Every save of a Site makes sure its switch exists (fixtures, with ``raw``, are left alone)."""
     if not raw:
-        ensure_switches([instance.pk], using=using)
+        _ensure_switches(lambda: [instance.pk], using)
+
+
+def _ensure_switches(site_ids: Callable[[], list[int]], using: str) -> None:
+    """Create the missing switches; when waffle's or the sites' tables are not there yet (``migrate
+    sites`` alone, migrating backwards), say so in one line: the next ``migrate`` creates them."""
+    try:
+        with transaction.atomic(using=using):  # a failure must not break the caller's transaction
+            ensure_switches(site_ids(), using=using)
+    except DatabaseError:
+        tables = set(connections[using].introspection.table_names()) if database_answers(using) else set()
+        needed = {switch_model()._meta.db_table, Site._meta.db_table}
+        if tables and not needed <= tables:
+            logger.warning(
+                "maintenance_flags: the maintenance switches will be created when `manage.py migrate` "
+                "has created the tables of waffle and django.contrib.sites"
+            )
+        else:
+            logger.warning("Could not create the maintenance switches", exc_info=True)
 
 
 def delete_site_switch(instance: Site, using: str = "default", **kwargs: Any) -> None:
