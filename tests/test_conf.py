@@ -1,0 +1,78 @@
+"""Settings are read at use time: every change a test makes takes effect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client, override_settings
+
+from maintenance_flags import conf as conf_module
+from maintenance_flags.conf import conf
+from tests.conftest import run, turn
+
+
+def test_defaults() -> None:
+    assert conf.MAINTENANCE_RETRY_AFTER == 3600
+    assert conf.MAINTENANCE_STATE_TTL == 2.0
+    assert conf.MAINTENANCE_FAIL_MODE == "closed"
+
+
+def test_override_settings_take_effect_and_are_undone() -> None:
+    with override_settings(MAINTENANCE_RETRY_AFTER=60):
+        assert conf.MAINTENANCE_RETRY_AFTER == 60
+    assert conf.MAINTENANCE_RETRY_AFTER == 3600
+
+
+def test_pytest_django_settings_fixture(settings: Any) -> None:
+    settings.MAINTENANCE_RETRY_AFTER = 61
+    assert conf.MAINTENANCE_RETRY_AFTER == 61
+
+
+def test_a_setting_deleted_through_the_settings_fixture(settings: Any) -> None:
+    """pytest-django sends no ``setting_changed`` for ``del settings.X``: 1.0 kept the old value."""
+    assert conf.SITE_ID == 1
+    del settings.SITE_ID
+    assert conf.SITE_ID is None
+
+
+@pytest.mark.django_db
+def test_a_deleted_site_id_changes_what_the_command_and_middleware_do(settings: Any) -> None:
+    turn(True)
+    assert Client().get("/").status_code == 503
+    del settings.SITE_ID
+    with pytest.raises(Exception, match="SITE_ID is not set"):
+        run("on")
+    settings.ALLOWED_HOSTS = ["unknown.example"]
+    assert Client().get("/", headers={"Host": "unknown.example"}).status_code == 200  # no site: global only
+
+
+def test_settings_assigned_directly_need_forget_settings() -> None:
+    django_settings.MAINTENANCE_RETRY_AFTER = 62
+    try:
+        conf_module.forget_settings()
+        assert conf.MAINTENANCE_RETRY_AFTER == 62
+    finally:
+        del django_settings.MAINTENANCE_RETRY_AFTER
+        conf_module.forget_settings()
+    assert conf.MAINTENANCE_RETRY_AFTER == 3600
+
+
+def test_generation_changes_with_settings(settings: Any) -> None:
+    before = conf.generation
+    assert conf.generation is before
+    settings.MAINTENANCE_BLOCK_STAFF = True
+    assert conf.generation is not before
+    after = conf.generation
+    del settings.MAINTENANCE_BLOCK_STAFF  # no setting_changed: seen by the generation alone
+    assert conf.generation is not after
+
+
+def test_a_wrong_number_falls_back_to_the_default(settings: Any) -> None:
+    settings.MAINTENANCE_STATE_TTL = "soon"  # reported by check E004
+    assert conf.MAINTENANCE_STATE_TTL == 2.0
+
+
+def test_setting_descriptor_on_the_class() -> None:
+    assert isinstance(conf_module.Settings.SITE_ID, conf_module.setting)
