@@ -346,11 +346,11 @@ def test_command_status_check_and_json_in_french() -> None:
 @pytest.mark.django_db
 def test_command_revoke_plurals() -> None:
     for _ in range(2):
-        bypass.issue(5, "qa")
+        bypass.issue(5, "qa", site_id=None)
     with translation.override("fr"):
         assert run("bypass", "--revoke-all")[0].strip() == "2 jetons de contournement révoqués."
         assert run("bypass", "--revoke-all")[0].strip() == "0 jeton de contournement révoqué."
-    bypass.issue(5, "qa")
+    bypass.issue(5, "qa", site_id=None)
     with translation.override("es"):
         assert run("bypass", "--revoke", "qa")[0].strip() == "1 token de omisión revocado."
     with translation.override("en"):
