@@ -72,7 +72,7 @@ lock: $(BIN)/python
 	$(UV) pip compile pyproject.toml --group test --group lint --group dev --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .coverage* htmlcov dist build .nox .mypy_cache .ruff_cache .pytest_cache demo.sqlite3 artifacts
+	rm -rf $(VENV) .venv-package .coverage* htmlcov dist build .nox .mypy_cache .ruff_cache .pytest_cache demo.sqlite3 artifacts
 
 # Targets contributed by the bench, stress and matrix harnesses (bench/, stress/, matrix/).
 -include bench/Makefile.inc

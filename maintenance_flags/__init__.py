@@ -1,3 +1,3 @@
 """Maintenance mode for Django sites, stored as site-scoped django-waffle switches."""
 
-__version__ = "1.0.0.dev0"
+__version__ = "1.1.0.dev0"

@@ -3,14 +3,17 @@
     python matrix/check_package.py [--uv PATH] [--python INTERPRETER] [--keep]
 
 1. ``uv build`` the sdist and the wheel into dist/ (emptied first);
-2. ``twine check --strict`` both;
+2. ``twine check --strict`` both, and the long description links nothing by a relative path
+   (PyPI shows it away from the repository);
 3. the wheel holds the templates, the migrations, ``py.typed`` and (if the tree has
    ``maintenance_flags/locale``) every file under it, and nothing from tests/ or testproject/;
 4. a fresh virtualenv gets the wheel (its dependencies pinned by requirements.lock), and a
    copy of testproject/ in a temporary directory, away from the repository so that the
    tree's ``maintenance_flags/`` cannot be imported, runs ``check``, ``migrate`` on a new
    SQLite file, and reports where ``maintenance_flags`` was imported from (it must be the
-   virtualenv's site-packages).
+   virtualenv's site-packages);
+5. the README's install path, as written: ``git clone`` of this repository and
+   ``python -m pip install ./maintenance_flags`` into a fresh virtualenv made by ``python -m venv``.
 
 Exits non-zero with a message on the first failure.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +58,38 @@ def build(uv: str) -> tuple[Path, Path]:
 
 def twine_check(twine: str, *files: Path) -> None:
     print(run([twine, "check", "--strict", *map(str, files)]).strip())
+
+
+def check_long_description(wheel: Path) -> list[str]:
+    """Links and images in the wheel's long description must be absolute URLs."""
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode()
+    body = text.split("\n\n", 1)[1] if "\n\n" in text else ""
+    if not body.strip():
+        return ["the wheel has no long description"]
+    relative = [t for t in re.findall(r"\]\(([^)\s]+)", body) if not re.match(r"[a-z]+:|#", t)]
+    return [f"relative links in the long description: {relative}"] if relative else []
+
+
+def readme_install(python: str, keep: bool) -> None:
+    """The README's install commands, as written, from a clone of the repository."""
+    tmp = Path(tempfile.mkdtemp(prefix="mf-readme-"))
+    try:
+        run(["git", "clone", "--quiet", str(ROOT), str(tmp / "maintenance_flags")])
+        run([python, "-m", "venv", str(tmp / "venv")])
+        pip_python = str(tmp / "venv" / "bin" / "python")
+        run([pip_python, "-m", "pip", "install", "--quiet", "./maintenance_flags"], cwd=tmp)
+        code = "import maintenance_flags, waffle, re2; print(maintenance_flags.__file__)"
+        where = run([pip_python, "-c", code], cwd=tmp / "venv").strip()
+        if "site-packages" not in where:
+            raise Failure(f"the README's install put maintenance_flags at {where}, not in site-packages")
+        print(f"README install path: ok ({where})")
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def tree_files(relative: str) -> set[str]:
@@ -147,10 +183,11 @@ def main() -> int:
     try:
         wheel, sdist = build(args.uv)
         twine_check(args.twine, wheel, sdist)
-        problems = check_wheel_contents(wheel)
+        problems = check_wheel_contents(wheel) + check_long_description(wheel)
         if problems:
             raise Failure("the wheel is incomplete:\n  " + "\n  ".join(problems))
         smoke_test(wheel, args.uv, args.python, args.keep)
+        readme_install(args.python, args.keep)
     except Failure as exc:
         print(f"package check FAILED: {exc}", file=sys.stderr)
         return 1
