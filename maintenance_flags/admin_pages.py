@@ -23,7 +23,8 @@ from maintenance_flags import bypass
 from maintenance_flags.audit import acting
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceEvent, MaintenanceWindow, SiteMaintenance
 from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name, switch_model
-from maintenance_flags.state import SiteState, load_snapshot, state_for_site_id
+from maintenance_flags.snapshot import load_snapshot
+from maintenance_flags.state import SiteState, state_for_site_id
 from maintenance_flags.switches import set_switch
 
 if TYPE_CHECKING:

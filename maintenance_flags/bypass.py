@@ -22,7 +22,7 @@ from django.utils.encoding import escape_uri_path
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from maintenance_flags.conf import conf
-from maintenance_flags.state import Snapshot
+from maintenance_flags.snapshot import Snapshot
 
 PARAM = "maintenance_bypass"
 COOKIE = "maintenance_bypass"

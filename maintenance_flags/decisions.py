@@ -1,9 +1,10 @@
-"""The one place that decides, for a request, whether it is served or gets the 503.
+"""The one place that decides who gets through: for a request, whether it is served or gets
+the maintenance response, and for the banner, whether it was let through as someone privileged.
 
-Both the sync and the async middleware paths (and ``@force_maintenance``) call
-:func:`evaluate` and :meth:`Verdict.with_user`; they differ only in how they load the
-snapshot and the user. The checks run cheapest first: path, IP, bypass token, the view
-(URL name, ``@maintenance_exempt``) and only then the user, which may cost a query.
+Both the sync and the async middleware paths (and ``@force_maintenance``) call :func:`decide`
+or :func:`adecide`, which differ only in how they load the user: :func:`evaluate` decides
+without I/O, cheapest check first — path, IP, bypass token, the view (URL name,
+``@maintenance_exempt``) — and only then, if it must, asks for the user, which may cost a query.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from django.urls import Resolver404, resolve
 from maintenance_flags import bypass, exemptions
 from maintenance_flags.conf import conf
 from maintenance_flags.names import REASON_SITE
-from maintenance_flags.state import SiteState, Snapshot, overrides, state_for_request, state_for_site_id
+from maintenance_flags.snapshot import Snapshot
+from maintenance_flags.state import SiteState, overrides, state_for_request, state_for_site_id
+from maintenance_flags.store import store
+from maintenance_flags.users import aload_user, load_user
 
 LET_THROUGH_IGNORED = "ignored"
 LET_THROUGH_IP = "ip"
@@ -28,6 +32,7 @@ LET_THROUGH_VIEW = "view"
 LET_THROUGH_STAFF = "staff"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 EXEMPT_ATTR = "maintenance_exempt"
+REQUEST_ATTR = "maintenance_flags"
 SEEN_PATHS = 1024
 IGNORED = "ignored"
 HEALTH = "health"
@@ -35,7 +40,8 @@ HEALTH = "health"
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the middleware decided; stored on the request for the banner and context processor."""
+    """What the middleware decided; stored on the request (``REQUEST_ATTR``) for the banner and
+    the context processor."""
 
     state: SiteState
     blocked: bool
@@ -47,7 +53,8 @@ class Verdict:
         return self.state.active
 
     @property
-    def readonly(self) -> bool:
+    def writes_only(self) -> bool:
+        """The site is read-only (not in maintenance): only unsafe requests are refused."""
         return self.state.blocks_writes_only
 
     def with_user(self, user: Any) -> Verdict:
@@ -59,15 +66,15 @@ class Verdict:
 
 def verdict(state: SiteState, blocked: bool, let_through: str | None = None, needs_user: bool = False) -> Verdict:
     """A verdict, shared by every request that gets the same one while the state lasts."""
-    key = ("verdict", blocked, let_through, needs_user)
-    shared: Verdict | None = state.memo.get(key)
+    key = (blocked, let_through, needs_user)
+    shared = state.derived.verdicts.get(key)
     if shared is None:
-        shared = state.memo[key] = Verdict(state, blocked, let_through, needs_user)
+        shared = state.derived.verdicts[key] = Verdict(state, blocked, let_through, needs_user)
     return shared
 
 
 @dataclass(frozen=True)
-class Exemptions:
+class PreparedExemptions:
     """What a site's exemptions come to under the current settings, prepared once per snapshot."""
 
     paths: exemptions.Matcher
@@ -100,12 +107,12 @@ class Exemptions:
         return HEALTH if exemptions.matches(self.health, path_info) else None
 
 
-def exemptions_for(snapshot: Snapshot, site_id: int | None) -> Exemptions:
-    key = ("exemptions", site_id, conf.generation)  # settings may change under one snapshot (tests)
-    prepared: Exemptions | None = snapshot.memo.get(key)
+def exemptions_for(snapshot: Snapshot, site_id: int | None) -> PreparedExemptions:
+    key = (site_id, conf.generation)  # settings may change under one snapshot (tests)
+    prepared = snapshot.derived.exemptions.get(key)
     if prepared is None:
         patterns = (*conf.MAINTENANCE_ADMIN_IGNORED_URLS, *snapshot.ignored_for(site_id))
-        prepared = snapshot.memo[key] = Exemptions(
+        prepared = snapshot.derived.exemptions[key] = PreparedExemptions(
             paths=exemptions.combined_matcher(tuple(patterns)),
             health=exemptions.combined_matcher(tuple(conf.MAINTENANCE_HEALTH_CHECK_URLS)),
             allowed=exemptions.networks([*conf.INTERNAL_IPS, *conf.MAINTENANCE_ALLOWED_IPS]),
@@ -141,15 +148,15 @@ def _open_verdict(snapshot: Snapshot, request: HttpRequest) -> Verdict:
     by ``SITE_ID`` when it is set (the site is then the same for every request), else by host."""
     site_id = conf.SITE_ID
     if site_id is not None:
-        key: tuple[str, int | None] = ("open", site_id)
+        key: tuple[bool, int | None] = (True, site_id)
     else:
         host_site = snapshot.site_for(request)
-        key = ("open host", host_site.pk if host_site is not None else None)
-    shared: Verdict | None = snapshot.memo.get(key)
+        key = (False, host_site.pk if host_site is not None else None)
+    shared = snapshot.derived.open_verdicts.get(key)
     if shared is None:  # once per snapshot and site
         site = snapshot.site_for(request)
         shared = Verdict(state_for_site_id(snapshot, site.pk if site is not None else site_id, site), blocked=False)
-        snapshot.memo[key] = shared
+        snapshot.derived.open_verdicts[key] = shared
     return shared
 
 
@@ -185,3 +192,47 @@ def url_name_ignored(url_name: str | None, namespaces: list[str], ignored: Any) 
     namespace = ":".join(namespaces)
     full = f"{namespace}:{url_name}" if namespace else url_name
     return full in ignored or (bool(namespace) and f"{namespace}:*" in ignored)
+
+
+# --- with the user, and for the banner ---------------------------------------------------------
+
+
+def decide(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
+    """:func:`evaluate`, loading the user only if the decision waits on it."""
+    decided = evaluate(request, snapshot, force)
+    return decided.with_user(load_user(request)) if decided.needs_user else decided
+
+
+async def adecide(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> Verdict:
+    decided = evaluate(request, snapshot, force)
+    return decided.with_user(await aload_user(request)) if decided.needs_user else decided
+
+
+def request_verdict(request: HttpRequest) -> Verdict | None:
+    """The verdict the middleware stored on this request, if it ran."""
+    stored = getattr(request, REQUEST_ATTR, None)
+    return stored if isinstance(stored, Verdict) else None
+
+
+def verdict_for(request: HttpRequest) -> Verdict:
+    """The middleware's verdict for this request, or the same decision made now."""
+    stored = request_verdict(request)
+    if stored is None:
+        stored = decide(request, store.get())  # no middleware ran (sync template rendering)
+    return stored
+
+
+def privileged(request: HttpRequest, decided: Verdict) -> bool:
+    """Let through as staff, an allowed IP or a bypass holder — not merely by the URL.
+
+    The middleware stops at the first exemption (the path, checked first), so a staff member on
+    an ignored URL such as the admin is told here, for the banner's wording.
+    """
+    if decided.let_through in (LET_THROUGH_STAFF, LET_THROUGH_IP, LET_THROUGH_BYPASS):
+        return True
+    snapshot = store.peek()
+    if exemptions_for(snapshot, decided.state.site_id).client_allowed(request):
+        return True
+    if bypass.request_has_bypass(request, snapshot, decided.state.site_id):
+        return True
+    return not conf.MAINTENANCE_BLOCK_STAFF and exemptions.is_staff_user(load_user(request))

@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest
 
-from maintenance_flags.decisions import EXEMPT_ATTR
-from maintenance_flags.middleware import adecide, decide
+from maintenance_flags.decisions import EXEMPT_ATTR, adecide, decide
 from maintenance_flags.responses import amaintenance_response, maintenance_response
-from maintenance_flags.state import store
+from maintenance_flags.store import store
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
 

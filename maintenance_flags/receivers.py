@@ -14,7 +14,8 @@ from django.db.models.signals import post_delete, post_migrate, post_save, pre_s
 from maintenance_flags import audit
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 from maintenance_flags.names import readonly_switch_name, site_switch_name, switch_model
-from maintenance_flags.state import database_answers, store
+from maintenance_flags.schema import database_answers
+from maintenance_flags.store import store
 from maintenance_flags.switches import ensure_switches
 
 logger = logging.getLogger("maintenance_flags")

@@ -118,8 +118,7 @@ async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpR
     return cached_maintenance_response(request, state) or await sync_to_async(maintenance_response)(request, state)
 
 
-# Bodies kept per state: (content, Content-Type) by (JSON?, language, wait shown, settings).
-MEMO_KEY = "responses"
+# Bodies kept per state (SiteState.derived.bodies), at most this many.
 MEMO_SIZE = 64
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -149,9 +148,7 @@ def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse
     retry_after = state.retry_after
     # The page says "in about N minutes": one body per wording, while Retry-After counts seconds.
     key = (as_json, translation.get_language(), None if as_json else rounded_wait(retry_after), conf.generation)
-    bodies: dict[tuple[Any, ...], tuple[bytes, str]] | None = state.memo.get(MEMO_KEY)
-    if bodies is None:
-        bodies = state.memo[MEMO_KEY] = {}
+    bodies = state.derived.bodies
     body = bodies.get(key)
     if body is None:
         if as_json:

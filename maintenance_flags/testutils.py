@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 
 from django.test.utils import TestContextDecorator
 
-from maintenance_flags import state
+from maintenance_flags.state import overrides
 
 
 class override_maintenance(TestContextDecorator):
@@ -37,14 +37,14 @@ class override_maintenance(TestContextDecorator):
         super().__init__()
 
     def enable(self) -> None:
-        self._previous = dict(state.overrides)
+        self._previous = dict(overrides)
         if self.site_id is None:
-            state.overrides.clear()
-        state.overrides[self.site_id] = self.on
+            overrides.clear()
+        overrides[self.site_id] = self.on
 
     def disable(self) -> None:
-        state.overrides.clear()
-        state.overrides.update(self._previous)
+        overrides.clear()
+        overrides.update(self._previous)
 
 
 try:

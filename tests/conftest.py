@@ -13,7 +13,10 @@ from django.test import Client
 from django.utils import timezone, translation
 
 import maintenance_flags
-from maintenance_flags.state import ALL_SITES_SWITCH, set_switch, site_switch_name, store
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
+from maintenance_flags.schedule import recorder
+from maintenance_flags.store import store
+from maintenance_flags.switches import set_switch
 
 APP_TEMPLATES = str(Path(maintenance_flags.__file__).resolve().parent / "templates")
 
@@ -37,8 +40,15 @@ BUILTIN_ONLY = django_templates(("django.template.loaders.filesystem.Loader", [A
 
 
 @pytest.fixture(autouse=True)
-def _fresh_state() -> Iterator[None]:
-    """Every test starts with no memoised state and the Site cache cleared."""
+def _fresh_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts with no memoised state and the Site cache cleared.
+
+    Transitions are recorded by a background thread in production; a test's own transaction is
+    invisible to it, so tests call ``schedule.record_transitions`` themselves, and only those
+    marked ``recorder`` (with a committed database) run the thread.
+    """
+    if request.node.get_closest_marker("recorder") is None:
+        monkeypatch.setattr(recorder, "submit", lambda snapshot: False)
     store.reset()
     Site.objects.clear_cache()
     translation.deactivate()  # LocaleMiddleware leaves the last request's language active

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import ALL_SITES_SWITCH, site_switch_name
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
 from tests.browser_support import (
     DESKTOP,
     PHONE,

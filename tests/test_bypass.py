@@ -22,7 +22,7 @@ from django.utils import timezone
 from maintenance_flags import bypass
 from maintenance_flags.management.commands.setmaintenance import Command
 from maintenance_flags.models import BypassToken, IgnoredURL
-from maintenance_flags.state import store
+from maintenance_flags.store import store
 from tests.conftest import turn
 
 pytestmark = pytest.mark.django_db

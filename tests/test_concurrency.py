@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from maintenance_flags.state import site_switch_name, switch_model
+from maintenance_flags.names import site_switch_name, switch_model
 from tests.servers import (
     OK_AND_MAINTENANCE,
     ROOT,

@@ -7,7 +7,7 @@ from django.contrib.sites.models import Site
 from django.core.exceptions import ObjectDoesNotExist
 from django.test import Client, RequestFactory, override_settings
 
-from maintenance_flags.state import load_snapshot
+from maintenance_flags.snapshot import load_snapshot
 from tests.conftest import turn
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,9 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.test.signals import template_rendered
 
 from maintenance_flags.responses import cached_maintenance_response, maintenance_response, prefers_json
-from maintenance_flags.state import Snapshot, load_snapshot, state_for_request, store
+from maintenance_flags.snapshot import Snapshot, load_snapshot
+from maintenance_flags.state import state_for_request
+from maintenance_flags.store import store
 from tests.conftest import BUILTIN_ONLY, turn
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +156,7 @@ def test_accept_decision_is_memoised() -> None:
 def test_unknown_state_is_never_quiet() -> None:
     """With no known state, MAINTENANCE_FAIL_MODE decides: the open-site fast path must not."""
     from maintenance_flags.decisions import evaluate
-    from maintenance_flags.state import UNKNOWN
+    from maintenance_flags.snapshot import UNKNOWN
 
     assert not UNKNOWN.quiet
     assert evaluate(RequestFactory().get("/"), UNKNOWN).blocked
@@ -205,7 +207,7 @@ def test_page_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     Client().get("/")
     Client().get("/", headers={"Accept-Language": "fr"})  # a second page: the memo starts over
     state = state_for_request(store.get(), RequestFactory().get("/"))
-    assert len(state.memo["responses"]) == 1
+    assert len(state.derived.bodies) == 1
 
 
 def test_path_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from maintenance_flags.state import ALL_SITES_SWITCH, site_switch_name, switch_model
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name, switch_model
 from tests.servers import (
     OK_AND_MAINTENANCE,
     DatabaseLink,

@@ -13,7 +13,7 @@ from django.test import Client
 from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import set_switch
+from maintenance_flags.switches import set_switch
 
 # The schema django-maintenancemode-2's migrations leave behind (0001–0003), in portable SQL.
 LEGACY_TABLES = (

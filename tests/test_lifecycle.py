@@ -11,15 +11,11 @@ from django.core.management import call_command
 from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import (
-    ALL_SITES_SWITCH,
-    UNKNOWN,
-    Snapshot,
-    load_snapshot,
-    set_switch,
-    state_for_site_id,
-    store,
-)
+from maintenance_flags.names import ALL_SITES_SWITCH
+from maintenance_flags.snapshot import UNKNOWN, Snapshot, load_snapshot
+from maintenance_flags.state import state_for_site_id
+from maintenance_flags.store import store
+from maintenance_flags.switches import set_switch
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +81,7 @@ def test_failed_read_keeps_last_known_state(monkeypatch: pytest.MonkeyPatch, cap
     def broken() -> Snapshot:
         raise RuntimeError("database is down")
 
-    monkeypatch.setattr("maintenance_flags.state.load_snapshot", broken)
+    monkeypatch.setattr("maintenance_flags.store.load_snapshot", broken)
     store.invalidate()
     assert store.get() is known
     assert "using the last known state" in caplog.text

@@ -13,7 +13,7 @@ from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from maintenance_flags.models import IgnoredURL
-from maintenance_flags.state import store
+from maintenance_flags.store import store
 from tests.conftest import APP_TEMPLATES, BUILTIN_ONLY, django_templates, locmem, turn
 
 pytestmark = pytest.mark.django_db
@@ -329,7 +329,7 @@ def test_staff_request_costs_no_query_of_ours(on: bool, staff_client: Client) ->
 
 def test_state_is_reread_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("maintenance_flags.state.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("maintenance_flags.store.time.monotonic", lambda: clock[0])
     client = Client()
     assert get(client, "/") == 200
     from waffle.models import Switch

@@ -16,8 +16,11 @@ from django.contrib.sites.models import Site
 from django.db import DatabaseError, connection
 from django.test import Client
 
-from maintenance_flags import state
-from maintenance_flags.state import load_snapshot, site_switch_name, store
+from maintenance_flags import schema
+from maintenance_flags import snapshot as snapshot_module
+from maintenance_flags.names import site_switch_name
+from maintenance_flags.snapshot import load_snapshot
+from maintenance_flags.store import store
 from tests.conftest import turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +43,7 @@ def renamed(table: str) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _warn_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state, "_warned", set())  # "once per process": this test is the process
+    monkeypatch.setattr(snapshot_module, "_warned", set())  # "once per process": this test is the process
 
 
 def migrate_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -106,10 +109,10 @@ def unreachable() -> Iterator[None]:
 
 def test_a_database_that_cannot_be_reached_is_still_fail_mode() -> None:
     with unreachable():
-        assert state.database_answers() is False
+        assert schema.database_answers() is False
         with pytest.raises(DatabaseError):
             load_snapshot()
-    assert state.database_answers() is True
+    assert schema.database_answers() is True
 
 
 def test_a_site_saved_before_waffle_is_migrated(caplog: pytest.LogCaptureFixture) -> None:

@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from maintenance_flags import exemptions
 from maintenance_flags.decisions import evaluate
 from maintenance_flags.middleware import MaintenanceModeMiddleware
-from maintenance_flags.state import Snapshot, site_switch_name, store
+from maintenance_flags.names import site_switch_name
+from maintenance_flags.snapshot import Snapshot
+from maintenance_flags.store import store
 
 PROPERTY = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])

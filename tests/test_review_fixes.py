@@ -15,7 +15,9 @@ from waffle.models import Switch
 
 from maintenance_flags.models import MaintenanceWindow, SwitchDetail
 from maintenance_flags.signals import maintenance_ended
-from maintenance_flags.state import UNKNOWN, load_snapshot, state_for_site_id, store
+from maintenance_flags.snapshot import UNKNOWN, load_snapshot
+from maintenance_flags.state import state_for_site_id
+from maintenance_flags.store import store
 from tests.conftest import django_templates, locmem, run, turn
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from django.db import connection
 
-from maintenance_flags.state import ALL_SITES_SWITCH, site_switch_name, switch_model
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name, switch_model
 from tests.servers import OK_AND_MAINTENANCE, Server, converge, db_env, manage, report_figure, running
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]

@@ -18,10 +18,12 @@ from django.utils.functional import SimpleLazyObject
 from waffle.models import Switch
 
 from maintenance_flags import exemptions, receivers, schedule
-from maintenance_flags.middleware import MaintenanceModeMiddleware, aload_user, load_user
+from maintenance_flags.middleware import MaintenanceModeMiddleware
 from maintenance_flags.models import BypassToken, IgnoredURL, SwitchDetail
-from maintenance_flags.state import UNKNOWN, Snapshot, load_snapshot, store
+from maintenance_flags.snapshot import UNKNOWN, Snapshot, load_snapshot
+from maintenance_flags.store import store
 from maintenance_flags.switches import KEEP
+from maintenance_flags.users import aload_user, load_user
 from tests.conftest import turn
 
 pytestmark = pytest.mark.django_db
@@ -170,8 +172,8 @@ def test_transition_failures_are_logged(monkeypatch: pytest.MonkeyPatch, caplog:
     def broken(*args: Any) -> None:
         raise DatabaseError("read-only replica")
 
-    monkeypatch.setattr(schedule, "_close_windows", broken)
-    schedule.run_transitions(load_snapshot())
+    monkeypatch.setattr(schedule, "_record_windows", broken)
+    schedule.record_transitions(load_snapshot())
     assert "Could not record scheduled maintenance transitions" in caplog.text
 
 
@@ -290,8 +292,7 @@ def test_anonymous_503_does_not_touch_the_session() -> None:
 
 def test_privileged_by_ip_on_an_ignored_path() -> None:
     """The banner's wording: an allowed IP on an ignored URL is told it is let through."""
-    from maintenance_flags.context_processors import privileged
-    from maintenance_flags.decisions import LET_THROUGH_IGNORED, verdict
+    from maintenance_flags.decisions import LET_THROUGH_IGNORED, privileged, verdict
     from maintenance_flags.state import SiteState
 
     state = SiteState(True, "site switch", site_id=1)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.utils.functional import SimpleLazyObject
 
-from maintenance_flags.middleware import aload_user, load_user
+from maintenance_flags.users import aload_user, load_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("maintenance_on")]
 

@@ -7,7 +7,8 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client, override_settings
 
 from maintenance_flags.decisions import url_name_ignored
-from maintenance_flags.state import load_snapshot, state_for_site_id
+from maintenance_flags.snapshot import load_snapshot
+from maintenance_flags.state import state_for_site_id
 from maintenance_flags.testutils import maintenance_mode, override_maintenance  # noqa: F401
 from tests.conftest import turn
 

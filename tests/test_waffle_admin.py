@@ -18,7 +18,7 @@ from waffle.admin import SwitchAdmin
 from waffle.models import Switch
 
 from maintenance_flags import waffle_admin
-from maintenance_flags.state import ALL_SITES_SWITCH, site_switch_name
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
 from maintenance_flags.waffle_admin import (
     MaintenanceSwitchAdminMixin,
     MaintenanceSwitchFilter,

@@ -11,8 +11,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from maintenance_flags.conf import conf
-from maintenance_flags.context_processors import privileged, verdict_for
-from maintenance_flags.state import store, upcoming_windows
+from maintenance_flags.decisions import privileged, verdict_for
+from maintenance_flags.state import upcoming_windows
+from maintenance_flags.store import store
 
 register = template.Library()
 
@@ -26,7 +27,7 @@ def banner_context(request: HttpRequest) -> dict[str, Any] | None:
     kind = None
     if verdict.in_maintenance and not verdict.blocked:
         kind = "staff" if privileged(request, verdict) else "visitor"
-    elif verdict.readonly:
+    elif verdict.writes_only:
         kind = "readonly"
     upcoming = []
     if not verdict.in_maintenance and state.known:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections, router
-from django.db.models import Model
 from django.http.request import split_domain_port
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,9 +22,11 @@ from maintenance_flags.names import (
     REASON_GLOBAL,
     readonly_switch_name,
     site_switch_name,
-    switch_model,
 )
-from maintenance_flags.state import Snapshot, load_snapshot, state_for_site_id
+from maintenance_flags.schema import database_problem
+from maintenance_flags.snapshot import Snapshot, load_snapshot
+from maintenance_flags.state import state_for_site_id
+from maintenance_flags.status import status_document
 from maintenance_flags.switches import KEEP, _Keep, end_open_windows, schedule_window, write_switch
 from maintenance_flags.times import end_after, parse_when
 
@@ -308,60 +309,3 @@ class Command(BaseCommand):
             who = f"{event.source}, {event.user.get_username()}" if event.user else event.source
             reason = f" — {event.reason}" if event.reason else ""
             self.stdout.write(f"{event.created_at.isoformat()} {where} {state} ({who}){reason}")
-
-
-def database_problem(exc: DatabaseError) -> str:
-    """What to say about a database error: tables that do not exist yet mean `migrate` was not run."""
-    try:
-        missing = missing_tables()
-    except DatabaseError:  # the database cannot be reached: its own message says more
-        missing = []
-    if missing:
-        text = _("The database has no table %(tables)s yet: run `manage.py migrate`.")
-        return text % {"tables": ", ".join(missing)}
-    return _("Database error: %(error)s") % {"error": exc}
-
-
-def missing_tables() -> list[str]:
-    """The tables of the Site, the waffle switch and this app's models that do not exist."""
-    from django.contrib.sites.models import Site
-
-    existing: dict[str, list[str]] = {}
-    missing = []
-    models: list[type[Model]] = [Site, switch_model(), *apps.get_app_config("maintenance_flags").get_models()]
-    for model in models:
-        alias = router.db_for_write(model)
-        if alias not in existing:
-            existing[alias] = connections[alias].introspection.table_names()
-        if model._meta.db_table not in existing[alias]:
-            missing.append(model._meta.db_table)
-    return list(dict.fromkeys(missing))  # proxy models share their table
-
-
-def status_document(snapshot: Snapshot, sites: list[Site]) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    rows = []
-    for site in sites:
-        state = state_for_site_id(snapshot, site.pk, site)
-        rows.append(
-            {
-                "id": site.pk,
-                "domain": site.domain,
-                "on": state.active,
-                "reason": state.reason,
-                "ends_at": iso(state.ends_at),
-                "message": state.message,
-                "readonly": state.readonly,
-            }
-        )
-    detail = snapshot.switch_on(ALL_SITES_SWITCH, timezone.now())
-    return {
-        "sites": rows,
-        "all_sites": {
-            "on": detail is not None,
-            "ends_at": iso(detail.ends_at if detail else None),
-            "message": detail.message if detail else "",
-        },
-    }
