@@ -7,18 +7,22 @@
     nox -l                       # list the cells
 
 Each cell gets its own uv-made virtualenv with the project, its `test` dependency group
-pinned by requirements.lock, and the cell's Django (the lock's Django pin is dropped).
-The suite runs with `-m "not browser"` on two xdist workers; the database comes from
-``MF_DB`` like everywhere else in the project.
+(and `mariadb` for the MariaDB cells) pinned by requirements.lock, and the cell's Django (the
+lock's Django pin is dropped). The suite runs with `-m "not browser"` on two xdist workers;
+the database comes from ``MF_DB`` like everywhere else in the project.
+
+Each cell writes its coverage data to .nox/coverage/.coverage.<cell>; `make matrix` combines
+them (with `make test`'s .coverage when present) and reports: by hand,
+``coverage combine --append .nox/coverage && coverage report``.
+
+Interpreters are nox's to find (PATH, pyenv, uv): nothing here changes the environment. With
+pyenv, make the versions visible first, e.g. ``PYENV_VERSION=3.13.0:3.12.1:3.11.7 nox ...``;
+`make matrix` does that for every installed pyenv 3.x.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -39,81 +43,11 @@ MIN_PYTHON = {"5.2": (3, 10), "6.0": (3, 12), "6.1": (3, 12)}
 MAKE_TEST_CELL = ("3.11", "5.2")
 CI_SERVER_PYTHON = "3.13"
 TIMINGS = ROOT / ".nox" / "timings.tsv"
+COVERAGE_DIR = ROOT / ".nox" / "coverage"
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests"]
-
-
-# --- interpreters ---------------------------------------------------------------------------
-
-
-def _version_key(path: Path) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", path.parent.parent.name))
-
-
-def _works(executable: str, version: str) -> bool:
-    try:
-        out = subprocess.run(
-            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return False
-    return out.returncode == 0 and out.stdout.strip() == version
-
-
-def _pyenv_roots() -> list[Path]:
-    roots = []
-    if os.environ.get("PYENV_ROOT"):
-        roots.append(Path(os.environ["PYENV_ROOT"]))
-    pyenv = shutil.which("pyenv")
-    if pyenv:
-        out = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30, check=False)
-        if out.returncode == 0 and out.stdout.strip():
-            roots.append(Path(out.stdout.strip()))
-    roots.append(Path.home() / ".pyenv")
-    return list(dict.fromkeys(roots))
-
-
-def find_interpreter(version: str) -> str | None:
-    """An interpreter for ``version`` (e.g. "3.12"): $MF_PYTHON_3_12, PATH, then pyenv's versions."""
-    candidates = [os.environ.get(f"MF_PYTHON_{version.replace('.', '_')}", "")]
-    if sys.version_info[:2] == tuple(int(p) for p in version.split(".")):
-        candidates.append(getattr(sys, "_base_executable", sys.executable))
-    candidates.append(shutil.which(f"python{version}") or "")
-    for root in _pyenv_roots():
-        found = sorted((root / "versions").glob(f"{version}.*/bin/python{version}"), key=_version_key, reverse=True)
-        candidates.extend(str(path) for path in found)
-    candidates.append(f"/usr/bin/python{version}")
-    for candidate in candidates:
-        if candidate and _works(candidate, version):
-            return candidate
-    return None
-
-
-def _expose_interpreters() -> None:
-    """Put ``python3.X`` links to the interpreters found first on PATH, where nox looks.
-
-    pyenv's shims exist for versions that are installed but not selected (they fail when
-    run), so nox could not use them: the links point at the real executables instead.
-    """
-    links = ROOT / ".nox" / "_interpreters"
-    links.mkdir(parents=True, exist_ok=True)
-    for version in PYTHONS:
-        target = find_interpreter(version)
-        link = links / f"python{version}"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        if target:
-            link.symlink_to(target)
-    os.environ["PATH"] = f"{links}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-_expose_interpreters()
 
 
 # --- the matrix ---------------------------------------------------------------------------
@@ -153,8 +87,10 @@ def tests(session: nox.Session, django: str, db: str) -> None:
     started = time.monotonic()
     outcome = "failed"
     try:
+        COVERAGE_DIR.mkdir(parents=True, exist_ok=True)
         constraints = _constraints(session)
-        session.install("-c", str(constraints), DJANGOS[django], "-e", ".", "--group", "test")
+        groups = ["--group", "test", *(["--group", "mariadb"] if db == "mariadb" else [])]
+        session.install("-c", str(constraints), DJANGOS[django], "-e", ".", *groups)
         session.run(
             "python",
             "-c",
@@ -171,8 +107,16 @@ def tests(session: nox.Session, django: str, db: str) -> None:
             "2",
             "-p",
             "no:cacheprovider",
+            "--cov",
+            "--cov-report=",
+            "--cov-fail-under=0",  # one cell covers part: the 100 % is checked on the combined data
             *session.posargs,
-            env={"MF_DB": db, "PYTHONDONTWRITEBYTECODE": "1"},
+            env={
+                "MF_DB": db,
+                "PYTHONDONTWRITEBYTECODE": "1",
+                # pytest-cov merges its workers' files into this one; `make matrix` merges the cells'.
+                "COVERAGE_FILE": str(COVERAGE_DIR / f".coverage.py{session.python}-django{django}-{db}"),
+            },
         )
         outcome = "passed"
     finally:

@@ -1,5 +1,7 @@
 """Admin registrations, only when their apps are installed (otherwise checks E002/E003 say so)."""
 
+from __future__ import annotations
+
 from django.apps import apps
 
 if apps.is_installed("django.contrib.sites") and apps.is_installed(

@@ -102,6 +102,7 @@ class BypassLinkForm(forms.Form):
     label = forms.CharField(label=gettext_lazy("Label"), max_length=100, required=False)
 
 
+@admin.register(BypassToken)
 class BypassTokenAdmin(TokenAdminBase):
     """Issue bypass links ("Add": the link is shown once) and revoke tokens (the list action)."""
 
@@ -152,9 +153,6 @@ class BypassTokenAdmin(TokenAdminBase):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/maintenance_flags/bypasstoken/issue.html", context)
-
-
-admin.site.register(BypassToken, BypassTokenAdmin)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Test databases get a per-run name so that several runs (and the server processes
 test starts) never collide; pytest-django adds ``_gwN`` for each xdist worker.
 """
 
+from __future__ import annotations
+
 import os
 
 from testproject.settings import *  # noqa: F403

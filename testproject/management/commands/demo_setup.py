@@ -1,5 +1,7 @@
 """Prepare the demo: superuser admin/admin and an ignored URL for /ignored-page/."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from django.contrib.auth import get_user_model
