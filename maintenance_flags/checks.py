@@ -9,8 +9,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from maintenance_flags import exemptions
-from maintenance_flags.conf import FAIL_MODES, MAX_RETRY_AFTER
+from maintenance_flags import exemptions, redirects
+from maintenance_flags.conf import FAIL_MODES, MAX_REFRESH, MAX_RETRY_AFTER
 
 MIDDLEWARE_PATH = "maintenance_flags.middleware.MaintenanceModeMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -144,7 +144,14 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         errors += _check_ip_list(name)
     errors += _check_number("MAINTENANCE_STATE_TTL", 0, integer=False)
     errors += _check_number("MAINTENANCE_RETRY_AFTER", 0, integer=True, maximum=MAX_RETRY_AFTER)
-    for name in ("MAINTENANCE_BLOCK_STAFF", "MAINTENANCE_503_PRERENDER"):
+    errors += _check_number("MAINTENANCE_STATUS_CODE", 400, integer=True, maximum=599)
+    if getattr(settings, "MAINTENANCE_REFRESH", None) is not None:
+        errors += _check_number("MAINTENANCE_REFRESH", 1, integer=True, maximum=MAX_REFRESH)
+    redirect = getattr(settings, "MAINTENANCE_REDIRECT_URL", None)
+    if redirect is not None and not redirects.is_valid(redirect):
+        problem = f"must be a path starting with / or an absolute http(s) URL, not {redirect!r}"
+        errors.append(_setting_error("MAINTENANCE_REDIRECT_URL", problem))
+    for name in ("MAINTENANCE_BLOCK_STAFF", "MAINTENANCE_503_PRERENDER", "MAINTENANCE_LOGOUT_USERS"):
         if not isinstance(getattr(settings, name, False), bool):
             errors.append(_setting_error(name, "must be True or False"))
     errors += _check_number("MAINTENANCE_ANNOUNCE_BEFORE", 0, integer=False)

@@ -17,12 +17,16 @@ from typing import Any, Generic, TypeVar, overload
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from maintenance_flags import redirects
+
 DEFAULT_ADMIN_IGNORED_URLS = ("^admin",)
 DEFAULT_HEALTH_CHECK_URLS = ("^healthz/?$", "^readyz/?$", "^livez/?$", "^health/?$")
 DEFAULT_ANNOUNCE_BEFORE = 86400
 DEFAULT_RETRY_AFTER = 3600
 MAX_RETRY_AFTER = 365 * 86400  # a year: the most Retry-After (and the page) will say
 DEFAULT_STATE_TTL = 2.0
+DEFAULT_STATUS_CODE = 503
+MAX_REFRESH = 86400  # a day: MAINTENANCE_REFRESH and `on --refresh`
 FAIL_MODES = ("closed", "open")
 
 
@@ -156,6 +160,25 @@ class Settings:
     @setting
     def MAINTENANCE_FAIL_MODE(self) -> str:
         return str(_setting("MAINTENANCE_FAIL_MODE", "closed"))
+
+    @setting
+    def MAINTENANCE_REDIRECT_URL(self) -> str | None:
+        value: Any = _setting("MAINTENANCE_REDIRECT_URL", None)
+        return value if redirects.is_valid(value) else None  # a wrong value: check E004
+
+    @setting
+    def MAINTENANCE_REFRESH(self) -> int | None:
+        value: Any = _setting("MAINTENANCE_REFRESH", None)
+        return value if type(value) is int and 0 < value <= MAX_REFRESH else None  # a wrong value: check E004
+
+    @setting
+    def MAINTENANCE_STATUS_CODE(self) -> int:
+        value: Any = _setting("MAINTENANCE_STATUS_CODE", DEFAULT_STATUS_CODE)
+        return value if type(value) is int and 400 <= value <= 599 else DEFAULT_STATUS_CODE  # check E004
+
+    @setting
+    def MAINTENANCE_LOGOUT_USERS(self) -> bool:
+        return _setting("MAINTENANCE_LOGOUT_USERS", False) is True
 
     @setting
     def SITE_ID(self) -> int | None:

@@ -17,7 +17,7 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
-from maintenance_flags import bypass, exemptions
+from maintenance_flags import bypass, exemptions, redirects
 from maintenance_flags.conf import conf
 from maintenance_flags.names import REASON_SITE
 from maintenance_flags.snapshot import Snapshot
@@ -132,7 +132,7 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     if not state.active and not (state.blocks_writes_only and request.method not in SAFE_METHODS):
         return verdict(state, blocked=False)
     prepared = exemptions_for(snapshot, state.site_id)
-    if prepared.path_ignored(request.path_info, writes_only=not state.active):
+    if prepared.path_ignored(request.path_info, writes_only=not state.active) or _redirect_target(request, state):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IGNORED)
     if prepared.client_allowed(request):
         return verdict(state, blocked=False, let_through=LET_THROUGH_IP)
@@ -141,6 +141,12 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
     if not force and view_exempt(request, prepared.url_names):
         return verdict(state, blocked=False, let_through=LET_THROUGH_VIEW)
     return verdict(state, blocked=True, needs_user=not conf.MAINTENANCE_BLOCK_STAFF)
+
+
+def _redirect_target(request: HttpRequest, state: SiteState) -> bool:
+    """The request is for the redirect target's own page on this host: never redirected (no loop)."""
+    url = state.redirect_url or conf.MAINTENANCE_REDIRECT_URL
+    return url is not None and redirects.path_on_this_host(url, request) == request.path
 
 
 def _open_verdict(snapshot: Snapshot, request: HttpRequest) -> Verdict:

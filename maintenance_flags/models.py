@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from maintenance_flags import redirects
 from maintenance_flags.exemptions import PatternError, WholeSitePattern, check_pattern
 
 
@@ -31,6 +32,14 @@ def validate_pattern(value: str) -> None:
             code="invalid_pattern",
             params={"error": str(exc)},
         ) from exc
+
+
+def validate_redirect_url(value: str) -> None:
+    """A path on this site (``/status/``) or an absolute http(s) URL: where blocked browsers go."""
+    if not redirects.is_valid(value):
+        raise ValidationError(
+            _("Enter a path starting with / or an absolute http(s) URL."), code="invalid_redirect_url"
+        )
 
 
 def optional_site(help_text: Any) -> models.ForeignKey[Any]:
@@ -118,6 +127,16 @@ class SwitchDetail(models.Model):
     switch_name = models.CharField(_("switch"), max_length=100, unique=True)
     message = models.TextField(_("message"), blank=True)
     ends_at = models.DateTimeField(_("planned end"), null=True, blank=True)
+    redirect_url = models.CharField(
+        _("redirect to"),
+        max_length=2000,
+        blank=True,
+        validators=[validate_redirect_url],
+        help_text=_("Send blocked browsers here instead of showing the page: a path or an http(s) URL."),
+    )
+    refresh = models.PositiveIntegerField(
+        _("refresh after (seconds)"), null=True, blank=True, help_text=_("The page reloads itself after this long.")
+    )
 
     class Meta:
         verbose_name = _("switch detail")

@@ -17,17 +17,19 @@ import json
 import logging
 from datetime import timedelta
 from functools import lru_cache
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import get_template, select_template
 from django.utils import timesince, timezone, translation
 from django.utils.translation import gettext
 
-from maintenance_flags.conf import conf
+from maintenance_flags.conf import DEFAULT_STATUS_CODE, conf
 from maintenance_flags.state import SiteState
+from maintenance_flags.users import asign_out, sign_out
 
 logger = logging.getLogger("maintenance_flags")
 
@@ -99,7 +101,15 @@ def message_for(state: SiteState) -> str:
 
 
 def maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse:
-    """The maintenance response: 503, JSON or HTML, with its headers."""
+    """The maintenance response: 503 (or ``MAINTENANCE_STATUS_CODE``), JSON or HTML, with its
+    headers; or the redirect, for a browser's GET or HEAD when one is set. With
+    ``MAINTENANCE_LOGOUT_USERS``, a signed-in user served it is signed out."""
+    response = _redirect(request, state) or _rendered(request, state)
+    sign_out(request)
+    return response
+
+
+def _rendered(request: HttpRequest, state: SiteState) -> HttpResponse:
     response = _build(request, state, render=True)
     assert response is not None
     return response
@@ -115,7 +125,26 @@ def cached_maintenance_response(request: HttpRequest, state: SiteState) -> HttpR
 
 async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse:
     """For async code: no thread hop unless the page has to be rendered (which may query)."""
-    return cached_maintenance_response(request, state) or await sync_to_async(maintenance_response)(request, state)
+    response = (
+        _redirect(request, state)
+        or cached_maintenance_response(request, state)
+        or await sync_to_async(_rendered)(request, state)
+    )
+    await asign_out(request)
+    return response
+
+
+def _redirect(request: HttpRequest, state: SiteState) -> HttpResponse | None:
+    """A 302 to the site's (or the setting's) redirect target, for a browser's GET or HEAD only:
+    JSON clients and unsafe methods keep the maintenance response."""
+    url = state.redirect_url or conf.MAINTENANCE_REDIRECT_URL
+    if not url or request.method not in ("GET", "HEAD") or prefers_json(request):
+        return None
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "no-store"
+    response["X-Maintenance-Mode"] = "on"
+    response["Vary"] = "Accept"
+    return response
 
 
 # Bodies kept per state (SiteState.derived.bodies), at most this many.
@@ -159,26 +188,40 @@ def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse
             page, reused = render_page(request, _context(state, retry_after))
             body = (page.encode(), "text/html; charset=utf-8")
             if not reused:
-                return _response(body, retry_after)
+                return _response(body, retry_after, state)
         if len(bodies) >= MEMO_SIZE:
             bodies.clear()
         bodies[key] = body
-    return _response(body, retry_after)
+    return _response(body, retry_after, state)
 
 
 def _problem(state: SiteState) -> bytes:
     """RFC 9457 problem details."""
+    status = conf.MAINTENANCE_STATUS_CODE
     detail = {
         "type": "about:blank",
-        "title": gettext("Service Unavailable"),
-        "status": 503,
+        "title": gettext("Service Unavailable") if status == DEFAULT_STATUS_CODE else _phrase(status),
+        "status": status,
         "detail": message_for(state),
     }
     return json.dumps(detail).encode()
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a code with no standard phrase (e.g. 599)
+        return gettext("Down for maintenance")
+
+
+def refresh_for(state: SiteState) -> int | None:
+    """Seconds after which the page reloads itself (``Refresh``): per site over the setting."""
+    return state.refresh or conf.MAINTENANCE_REFRESH
+
+
 def _context(state: SiteState, retry_after: int) -> dict[str, Any]:
     return {
+        "refresh": refresh_for(state),
         "site": state.site,
         "message": message_for(state),
         "retry_after": retry_after,
@@ -189,11 +232,11 @@ def _context(state: SiteState, retry_after: int) -> dict[str, Any]:
     }
 
 
-def _response(body: tuple[bytes, str], retry_after: int) -> HttpResponse:
+def _response(body: tuple[bytes, str], retry_after: int, state: SiteState) -> HttpResponse:
     content, content_type = body
     response = HttpResponse(
         content,
-        status=503,
+        status=conf.MAINTENANCE_STATUS_CODE,
         headers={
             "Content-Type": content_type,
             "Retry-After": str(retry_after),
@@ -202,6 +245,8 @@ def _response(body: tuple[bytes, str], retry_after: int) -> HttpResponse:
             "Vary": "Accept",
         },
     )
+    if refresh := refresh_for(state):
+        response["Refresh"] = str(refresh)
     # Django's log_response() skips responses already logged: no ERROR line, no admin mail.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response

@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.http.request import split_domain_port
 from django.utils import timezone
 
+from maintenance_flags import redirects
 from maintenance_flags.conf import conf
 from maintenance_flags.exemptions import PatternError, WholeSitePattern, check_pattern
 from maintenance_flags.names import our_switches, switch_model
@@ -79,6 +80,8 @@ class Window:
 class Detail:
     message: str = ""
     ends_at: datetime | None = None
+    redirect_url: str = ""
+    refresh: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,11 @@ def load_snapshot() -> Snapshot:
         (),
     )
     details: dict[str, Detail] = _part(
-        lambda: {d.switch_name: Detail(d.message, d.ends_at) for d in SwitchDetail.objects.all()}, {}
+        lambda: {
+            d.switch_name: Detail(d.message, d.ends_at, _redirect_url(d.redirect_url), d.refresh)
+            for d in SwitchDetail.objects.all()
+        },
+        {},
     )
 
     def read_tokens() -> dict[int, tuple[str, int | None]]:
@@ -197,6 +204,14 @@ def _part(read: Callable[[], _T], missing: _T) -> _T:
         "Until then, what it cannot read counts as off.",
     )
     return missing
+
+
+def _redirect_url(url: str) -> str:
+    """A stored redirect target, or "" if it is not one (saved past validation): never a 500."""
+    if url and not redirects.is_valid(url):
+        _warn_once(("redirect", url), "Ignoring the redirect target %r: not a path or an http(s) URL", url)
+        return ""
+    return url
 
 
 def _usable_patterns(rows: list[tuple[int, int | None, str]]) -> tuple[tuple[int | None, str], ...]:

@@ -60,6 +60,9 @@ class SiteState:
     readonly: bool = False
     ends_at: datetime | None = None
     message: str = ""
+    #: per-site peer-parity options (``on --redirect/--refresh``); the settings apply when empty
+    redirect_url: str = ""
+    refresh: int | None = None
     derived: StateDerived = field(default_factory=StateDerived, compare=False, repr=False)
 
     @property
@@ -150,6 +153,8 @@ def _state_at(snapshot: Snapshot, site_id: int | None, site: Site | None, now: d
         return SiteState(False, REASON_OFF, site, site_id)
     message = next((d.message for d in details if d.message), "")
     return SiteState(
+        redirect_url=next((d.redirect_url for d in details if d.redirect_url), ""),
+        refresh=next((d.refresh for d in details if d.refresh), None),
         active=bool(causes),
         reason=reason,
         site=site,

@@ -52,15 +52,21 @@ KEEP = _Keep()
 
 
 def set_switch(
-    name: str, active: bool, *, message: str | None = None, ends_at: datetime | _Keep | None = KEEP
+    name: str,
+    active: bool,
+    *,
+    message: str | None = None,
+    ends_at: datetime | _Keep | None = KEEP,
+    redirect_url: str | None = None,
+    refresh: int | None = None,
 ) -> tuple[AbstractBaseSwitch, bool]:
     """Turn a switch on or off, creating it if missing; returns it and whether it changed.
 
-    Turning on records ``message`` (None keeps the current one) and the planned end
-    ``ends_at`` (None: no planned end; ``KEEP``, the default, keeps the current one).
-    Turning off clears both.
+    Turning on records ``message``, ``redirect_url`` and ``refresh`` (None keeps the current one;
+    ``""`` and ``0`` clear them) and the planned end ``ends_at`` (None: no planned end; ``KEEP``,
+    the default, keeps the current one). Turning off clears them all.
     """
-    written = write_switch(name, active, message=message, ends_at=ends_at)
+    written = write_switch(name, active, message=message, ends_at=ends_at, redirect_url=redirect_url, refresh=refresh)
     return written.switch, written.changed
 
 
@@ -81,6 +87,8 @@ def write_switch(
     *,
     message: str | None = None,
     ends_at: datetime | _Keep | None = KEEP,
+    redirect_url: str | None = None,
+    refresh: int | None = None,
     record_as: Acting | None = None,
 ) -> Written:
     """:func:`set_switch`, saying what changed on a switch that stays on.
@@ -117,6 +125,12 @@ def write_switch(
                 if message is not None and message != detail.message:
                     detail.message = message
                     updated.append("message updated")
+                if redirect_url is not None and redirect_url != detail.redirect_url:
+                    detail.redirect_url = redirect_url
+                    updated.append(f"redirect to {redirect_url}" if redirect_url else "no redirect")
+                if refresh is not None and (refresh or None) != detail.refresh:
+                    detail.refresh = refresh or None
+                    updated.append(f"refresh every {refresh} s" if refresh else "no refresh")
                 if updated:
                     detail.save()
             changed = was_active != active

@@ -11,8 +11,11 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth import alogout, logout
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
+
+from maintenance_flags.conf import conf
 
 logger = logging.getLogger("maintenance_flags")
 
@@ -73,3 +76,19 @@ async def aload_user(request: HttpRequest) -> Any:
     if _unloaded(user):
         return await sync_to_async(load_user)(request)
     return load_user(request)
+
+
+def sign_out(request: HttpRequest) -> None:
+    """With ``MAINTENANCE_LOGOUT_USERS``, sign out a signed-in user who was not let through
+    (the session is flushed), so they sign in again once maintenance is over."""
+    if conf.MAINTENANCE_LOGOUT_USERS:
+        user = load_user(request)
+        if user is not None and user.is_authenticated:
+            logout(request)
+
+
+async def asign_out(request: HttpRequest) -> None:
+    if conf.MAINTENANCE_LOGOUT_USERS:
+        user = await aload_user(request)
+        if user is not None and user.is_authenticated:
+            await alogout(request)
