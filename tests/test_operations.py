@@ -20,7 +20,7 @@ from maintenance_flags.snapshot import load_snapshot
 from maintenance_flags.state import state_for_site_id
 from maintenance_flags.store import store
 from maintenance_flags.times import parse_duration, parse_when
-from tests.conftest import run
+from tests.utils import run
 
 pytestmark = pytest.mark.django_db
 
@@ -342,7 +342,7 @@ def test_status_json_document() -> None:
     doc = json.loads(run("status", "--json"))
     assert set(doc) == {"sites", "all_sites"}
     (site,) = doc["sites"]
-    assert set(site) == {"id", "domain", "on", "reason", "ends_at", "message", "readonly"}
+    assert set(site) == {"id", "domain", "on", "reason", "ends_at", "message", "readonly", "redirect", "refresh"}
     assert site["id"] == 1 and site["on"] is True and site["reason"] == "global switch"
     assert doc["all_sites"]["on"] is True
     assert doc["all_sites"]["message"] == "all down"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,16 +18,12 @@ from django.utils.translation import gettext_noop, ngettext
 from maintenance_flags import bypass
 from maintenance_flags.audit import Acting, acting
 from maintenance_flags.conf import conf
-from maintenance_flags.names import (
-    ALL_SITES_SWITCH,
-    REASON_GLOBAL,
-    readonly_switch_name,
-    site_switch_name,
-)
+from maintenance_flags.names import ALL_SITES_SWITCH, readonly_switch_name, site_switch_name
 from maintenance_flags.schema import database_problem
 from maintenance_flags.snapshot import Snapshot, load_snapshot
 from maintenance_flags.state import state_for_site_id
-from maintenance_flags.status import status_document
+from maintenance_flags.status import status_document, status_lines
+from maintenance_flags.switch_options import redirect_target, refresh_seconds
 from maintenance_flags.switches import KEEP, _Keep, end_open_windows, schedule_window, write_switch
 from maintenance_flags.times import end_after, parse_when
 
@@ -38,6 +35,7 @@ if TYPE_CHECKING:
 ACTIONS = ["on", "off", "status", "schedule", "bypass", "readonly", "history"]
 #: ``history --limit`` above this shows every event (larger LIMITs overflow the databases' integers).
 EVERY_EVENT = 2**63 - 1
+T = TypeVar("T")
 
 #: What ``--for``/``--until``, ``schedule`` and ``bypass`` print on stderr/stdout for people, by
 #: (readonly, on). Machine-readable lines (status, "already", JSON, history, the URL) stay in English.
@@ -70,6 +68,10 @@ class Command(BaseCommand):
         parser.add_argument("--for", dest="duration", help=_("on/readonly: planned end after 90s, 30m, 2h, 1d."))
         parser.add_argument("--until", help=_("on/readonly: planned end, ISO-8601 (naive: TIME_ZONE)."))
         parser.add_argument("--message", help=_("on/readonly/schedule: the message shown to visitors."))
+        parser.add_argument("--redirect", metavar="URL", help=_('on: send blocked browsers there ("" removes it).'))
+        parser.add_argument(
+            "--refresh", metavar="SECONDS", help=_("on: the page reloads itself after 1 to 86400 s (0 removes it).")
+        )
         parser.add_argument("--reason", default="", help=_("Recorded in the audit trail."))
         parser.add_argument("--start", help=_("schedule: when the window opens (ISO-8601)."))
         parser.add_argument("--end", help=_("schedule: when it closes (ISO-8601; omit for open-ended)."))
@@ -109,6 +111,9 @@ class Command(BaseCommand):
             raise CommandError(_("%(action)s takes site ids, not --all.") % {"action": action})
         if action == "readonly" and (not raw_ids or raw_ids[0] not in ("on", "off")):
             raise CommandError(_("Usage: setmaintenance readonly on|off [SITE_ID ...] [--all]"))
+        if action != "on" and (options["redirect"] is not None or options["refresh"] is not None):
+            given = f"readonly {raw_ids[0]}" if action == "readonly" else action
+            raise CommandError(_("--redirect and --refresh go with `on` only, not `%(action)s`.") % {"action": given})
         try:
             if action == "readonly":
                 self._switch(raw_ids[1:], raw_ids[0] == "on", readonly=True)
@@ -150,14 +155,18 @@ class Command(BaseCommand):
             raise CommandError(_("No Site with id %(ids)s: nothing was changed.") % {"ids": missing})
         return [found[i] for i in dict.fromkeys(ids)]
 
-    def _time(self, name: str) -> datetime | None:
+    def _parsed(self, name: str, parse: Callable[[str], T]) -> T | None:
+        """The option ``--name`` parsed, or None if not given; a CommandError saying what is wrong."""
         value = self.options[name]
         if value is None:
             return None
         try:
-            return parse_when(value)
+            return parse(value)
         except ValueError as exc:
             raise CommandError(_("--%(option)s: %(error)s.") % {"option": name, "error": exc}) from None
+
+    def _time(self, name: str) -> datetime | None:
+        return self._parsed(name, parse_when)
 
     def _planned_end(self) -> datetime | None:
         duration, until = self.options["duration"], self._time("until")
@@ -181,6 +190,8 @@ class Command(BaseCommand):
         if not on and (self.options["duration"] or self.options["until"]):
             raise CommandError(_("--for/--until go with `on`."))
         message = self.options["message"]
+        # `on` only (handle() refuses them otherwise); "" and 0 remove them.
+        redirect, refresh = self._parsed("redirect", redirect_target), self._parsed("refresh", refresh_seconds)
         word = ("read-only " if readonly else "") + ("on" if on else "off")
         targets: list[tuple[str, str, str, int | None]] = []
         if self.options["all_sites"]:
@@ -194,7 +205,9 @@ class Command(BaseCommand):
         with acting(actor.source, reason=actor.reason):
             for name, ident, label, site_id in targets:
                 # A switch already on gets the new planned end and message, recorded in the history.
-                written = write_switch(name, on, message=message, ends_at=planned, record_as=actor)
+                written = write_switch(
+                    name, on, message=message, ends_at=planned, redirect_url=redirect, refresh=refresh, record_as=actor
+                )
                 if not on and not readonly:
                     end_open_windows(site_id)
                 if written.changed:
@@ -224,13 +237,8 @@ class Command(BaseCommand):
                 raise CommandError(text % {"count": len(down)}, returncode=1)
 
     def _print_status(self, sites: list[Site], snapshot: Snapshot | None = None) -> None:
-        snapshot = snapshot or load_snapshot()
-        for site in sites:
-            state = state_for_site_id(snapshot, site.pk, site)
-            self.stdout.write(f"{site.pk} {site.domain} {'on' if state.active else 'off'} ({state.reason})")
-        now = timezone.now()
-        on = snapshot.switch_on(ALL_SITES_SWITCH, now) is not None
-        self.stdout.write(f"all - {'on' if on else 'off'} ({REASON_GLOBAL})")
+        for line in status_lines(snapshot or load_snapshot(), sites):
+            self.stdout.write(line)
 
     def _schedule(self, raw_ids: list[str]) -> None:
         start, end = self._time("start"), self._time("end")
