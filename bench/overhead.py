@@ -1,36 +1,28 @@
-"""Section 1 and 2: per-request cost through Django's WSGI and ASGI handlers, and queries per request.
+"""Per-request CPU cost through Django's WSGI/ASGI handlers, in-process, and queries per request.
 
-One worker process per kind of site (the peers in their own venvs; maintenance_flags twice: with the
-project's 503.html, which every kind renders, and with no project 503.html, so its built-in page). The
-variants are interleaved in a shuffled order each round, and every figure is the median over the
-rounds. Ratios are the median of the per-round ratios to the baseline measured in the same round,
-which cancels slow drifts.
+One site process per worker below; the variants are interleaved in a shuffled order each round; a
+figure is the median over rounds, a ratio the median of per-round ratios to that round's baseline.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
-from common import BENCH, LABELS, JsonProcess, env_for, log, median, python_for, spread
+from harness import LABELS, PEERS, Agent, Resources, log, median, spread
 
-BOTH = ("anon", "staff")
-ANON = ("anon",)
-
-# One worker process each: worker name -> (kind, extra environment).
-WORKERS: dict[str, tuple[str, dict[str, str]]] = {
-    "baseline": ("baseline", {}),
-    "mf": ("mf", {}),  # renders the project's templates/503.html, like every other kind
-    "mf-builtin": ("mf", {"BENCH_PROJECT_TEMPLATES": "0"}),  # no project 503.html: the built-in page
-    "mf-prerender": ("mf", {"BENCH_503_PRERENDER": "1"}),  # the project's 503.html, rendered once per state
-    "waffle": ("waffle", {}),
-    "mm": ("mm", {}),
-    "mm2": ("mm2", {}),
+TITLE = "Per-request cost (whole Django stack, in-process)"
+BOTH, ANON, SERVERS = ("anon", "staff"), ("anon",), ("wsgi", "asgi")
+WORKERS: dict[str, tuple[str, dict[str, str], bool | None]] = {  # name: kind, environment, built-in page?
+    "baseline": ("baseline", {}, None),
+    "mf": ("mf", {}, False),  # renders the project's templates/503.html, like every other kind
+    "mf-builtin": ("mf", {"BENCH_PROJECT_TEMPLATES": "0"}, True),  # no project 503.html: the built-in page
+    "mf-prerender": ("mf", {"BENCH_503_PRERENDER": "1"}, False),  # the project's 503.html, made once per state
+    "waffle": ("waffle", {}, None),
+    "mm": ("mm", {}, None),
+    "mm2": ("mm2", {}, None),
 }
-
-# (row label, worker, state, users)
-VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
+VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [  # row label, worker, state, users
     ("baseline", "baseline", {}, BOTH),
     ("mf off", "mf", {"on": False}, BOTH),
     ("mf on", "mf", {"on": True}, BOTH),
@@ -46,143 +38,117 @@ VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("mm2 on", "mm2", {"on": True}, BOTH),
 ]
 
-# Which page each maintenance_flags worker must serve (checked at start: a wrong setup is an error).
-EXPECT_BUILTIN = {"mf": False, "mf-builtin": True, "mf-prerender": False}
-EXPECT_REUSED = {"mf": False, "mf-builtin": True, "mf-prerender": True}
 
-
-def run(rounds: int, target_s: float, sqlite_dir: Path) -> dict[str, Any]:
-    workers: dict[str, JsonProcess] = {}
+def run(res: Resources, rounds: int, batch_s: float) -> dict[str, Any]:
+    agents: dict[str, Agent] = {}
     try:
-        for name in dict.fromkeys(v[1] for v in VARIANTS):
-            kind, env = WORKERS[name]
-            extra = {
-                "BENCH_DB": str(sqlite_dir / f"{name}.sqlite3"),
-                "BENCH_MM_STATE_FILE": str(sqlite_dir / "mm.txt"),
-                **env,
-            }
+        for name, (kind, env, builtin) in WORKERS.items():
             log(f"starting worker {name}")
-            workers[name] = JsonProcess([str(python_for(kind)), str(BENCH / "worker.py")], env_for(kind, extra))
-            hello = workers[name].hello
-            log(f"  {name}: Django {hello['django']}, built-in 503 page: {hello.get('builtin_page')}")
-            if name in EXPECT_BUILTIN and hello.get("builtin_page") != EXPECT_BUILTIN[name]:
-                raise RuntimeError(
-                    f"worker {name}: the built-in page is {hello.get('builtin_page')}, expected {EXPECT_BUILTIN[name]}"
-                )
-            if name in EXPECT_REUSED and hello.get("page_reused") != EXPECT_REUSED[name]:
-                raise RuntimeError(
-                    f"worker {name}: page reuse is {hello.get('page_reused')}, expected {EXPECT_REUSED[name]}"
-                )
-        cases = [(label, name, state, server, user) for label, name, state, users in VARIANTS
-                 for server in ("wsgi", "asgi") for user in users]  # fmt: skip
-        # Calibrate: a batch of each case costs about target_s of CPU.
-        sizes: dict[tuple[str, str, str], int] = {}
-        for label, name, state, server, user in cases:
-            probe = workers[name].ask(
-                {"op": "time", "state": state, "server": server, "user": user, "n": 20, "warmup": 20}
-            )
-            sizes[(label, server, user)] = max(20, min(4000, int(target_s / (probe["us"] / 1e6))))
-        times: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
-        ratios: dict[tuple[str, str, str], list[float]] = {k: [] for k in sizes}
-        statuses: dict[tuple[str, str, str], int] = {}
+            db = {"BENCH_DB": str(res.work / f"{name}.sqlite3"), "BENCH_MM_STATE_FILE": str(res.work / "mm.txt")}
+            agents[name] = agent = Agent(kind, {**db, **env})
+            if builtin is not None and agent.hello["builtin_page"] != builtin:  # a wrong setup is an error
+                raise RuntimeError(f"worker {name} serves the built-in page: {agent.hello['builtin_page']}")
+        cases = [{"label": label, "worker": name, "state": state, "server": server, "user": user}
+                 for label, name, state, users in VARIANTS for server in SERVERS for user in users]  # fmt: skip
+        for case in cases:  # calibrate: a batch costs about batch_s of CPU
+            probe = agents[case["worker"]].ask(op="time", **ask(case), n=20, warmup=20)
+            case.update(n=max(20, min(4000, int(batch_s / (probe["us"] / 1e6)))), cpu_us=[], ratio=[])
         alone: list[float] = []
         in_stack: dict[str, list[float]] = {"ours": [], "empty": [], "bare": []}
         rng = random.Random(5)
         for r in range(rounds):
-            order = cases[:]
-            rng.shuffle(order)
-            this_round: dict[tuple[str, str, str], float] = {}
-            for label, name, state, server, user in order:
-                key = (label, server, user)
-                n = sizes[key]
-                reply = workers[name].ask(
-                    {"op": "time", "state": state, "server": server, "user": user, "n": n, "warmup": max(5, n // 10)}
-                )
-                this_round[key] = reply["us"]
-                times[key].append(reply["us"])
-                statuses[key] = reply["status"]
-            for key, us in this_round.items():
-                ratios[key].append(us / this_round[("baseline", key[1], key[2])])
-            # The middleware alone, maintenance off: its absolute cost.
-            alone.append(workers["mf"].ask({"op": "middleware", "state": {"on": False}, "n": 3000})["us"])
-            # ... and what it adds to the whole request, against the same stack without it.
-            diffs = workers["mf"].ask({"op": "in_stack", "state": {"on": False}, "n": 2000, "pairs": 3})
-            in_stack["ours"] += diffs["ours"]
-            in_stack["empty"] += diffs["empty"]
-            in_stack["bare"] += diffs["bare"]
+            for case in rng.sample(cases, len(cases)):
+                reply = agents[case["worker"]].ask(op="time", **ask(case), n=case["n"], warmup=max(5, case["n"] // 10))
+                case["cpu_us"].append(reply["us"])
+                case["status"] = reply["status"]
+            base = {(c["server"], c["user"]): c["cpu_us"][-1] for c in cases if c["label"] == "baseline"}
+            for case in cases:
+                case["ratio"].append(case["cpu_us"][-1] / base[(case["server"], case["user"])])
+            # The middleware alone, maintenance off; and what it adds to a whole request (paired batches).
+            alone.append(agents["mf"].ask(op="middleware", state={"on": False}, n=3000)["us"])
+            for key, values in agents["mf"].ask(op="in_stack", state={"on": False}, n=2000, pairs=3).items():
+                in_stack[key] += values
             log(f"round {r + 1}/{rounds} done")
-        queries: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for label, name, state, server, user in cases:
-            queries[(label, server, user)] = workers[name].ask(
-                {"op": "queries", "state": state, "server": server, "user": user, "n": 40, "warmup": 10}
-            )
+        for case in cases:
+            reply = agents[case["worker"]].ask(op="queries", **ask(case), n=40, warmup=10)
+            case.update(queries=reply["queries"], app_queries=reply["app_queries"])
         return {
-            "variants": [(label, name, users) for label, name, _, users in VARIANTS],
-            "sizes": sizes,
-            "times": times,
-            "ratios": ratios,
-            "statuses": statuses,
-            "queries": queries,
             "rounds": rounds,
-            "versions": {name: w.hello["django"] for name, w in workers.items()},
-            "builtin_page": {name: w.hello.get("builtin_page") for name, w in workers.items()},
-            "page_reused": {name: w.hello.get("page_reused") for name, w in workers.items()},
+            "cases": cases,
+            "django": {name: a.hello["django"] for name, a in agents.items()},
+            "pages": {n: [a.hello["builtin_page"], a.hello["page_reused"]] for n, a in agents.items() if n[:2] == "mf"},
             "alone": alone,
             "in_stack": in_stack,
         }
     finally:
-        for worker in workers.values():
-            worker.close()
+        for agent in agents.values():
+            agent.close()
 
 
-def profile(name: str, state: dict[str, Any], server: str, user: str, sqlite_dir: Path, n: int = 2000) -> str:
-    """cProfile of one case (used to explain a missed target)."""
-    kind, env = WORKERS[name]
-    extra = {"BENCH_DB": str(sqlite_dir / f"profile-{name}.sqlite3"), **env}
-    worker = JsonProcess([str(python_for(kind)), str(BENCH / "worker.py")], env_for(kind, extra))
-    try:
-        reply = worker.ask(
-            {"op": "profile", "state": state, "server": server, "user": user, "n": n, "sort": "tottime", "top": 25}
-        )
-        return str(reply["profile"])
-    finally:
-        worker.close()
+def ask(case: dict[str, Any]) -> dict[str, Any]:
+    return {"state": case["state"], "server": case["server"], "user": case["user"]}
 
 
-def row_name(label: str) -> str:
-    """'mf on, built-in page' -> 'maintenance_flags on, built-in page'."""
-    prefix, _, rest = label.partition(" ")
-    return LABELS[prefix] + (" " + rest if rest else "")
+def render(data: dict[str, Any]) -> list[str]:
+    cases = {(c["label"], c["server"], c["user"]): c for c in data["cases"]}
 
+    def ratio(label: str, server: str) -> float:
+        return median(cases[(label, server, "anon")]["ratio"])
 
-def table(result: dict[str, Any]) -> str:
-    times, ratios, statuses, queries = result["times"], result["ratios"], result["statuses"], result["queries"]
+    def cells(case: dict[str, Any] | None) -> list[str]:
+        if case is None:
+            return ["", "", ""]
+        cpu, ratios = case["cpu_us"], case["ratio"]
+        return [f"{median(cpu):.0f} ±{spread(cpu):.0f}%", f"{median(ratios):.2f}× ±{spread(ratios):.0f}%",
+                str(case["status"])]  # fmt: skip
+
+    def queries(case: dict[str, Any] | None) -> str:
+        if case is None:
+            return "–"
+        total, app = case["queries"], case["app_queries"]
+        return f"{total:.2g}" if total == app else f"{total:.2g} ({app:.2g})"
+
+    peers = ", ".join(f"{LABELS[k]} (Django {v})" for k, v in data["django"].items() if k in PEERS)
+    pages = ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in data["pages"].items())
     lines = [
+        f"{data['rounds']} interleaved rounds; CPU time of the process per request, median ±half the interquartile "
+        f"range; × baseline: median of per-round ratios. Peers: {peers}. Built-in page / page reused: {pages}.",
+        "",
         "| Variant | Server | anonymous: CPU µs/request | × baseline | status | staff: CPU µs/request | × baseline "
         "| status | queries/request anon · staff (of which the app's) |",
         "| --- | --- | ---: | ---: | :---: | ---: | ---: | :---: | --- |",
     ]
-
-    def cells(key: tuple[str, str, str]) -> list[str]:
-        if key not in times:
-            return ["", "", ""]
-        return [
-            f"{median(times[key]):.0f} ±{spread(times[key]):.0f}%",
-            f"{median(ratios[key]):.2f}× ±{spread(ratios[key]):.0f}%",
-            str(statuses[key]),
-        ]
-
-    def q(key: tuple[str, str, str]) -> str:
-        if key not in queries:
-            return "–"
-        total, app = queries[key]["queries"], queries[key]["app_queries"]
-        return f"{total:.2g}" if total == app else f"{total:.2g} ({app:.2g})"
-
-    for label, _name, _users in result["variants"]:
-        name = row_name(label)
+    for label, _, _, _ in VARIANTS:
+        prefix, _, rest = label.partition(" ")
         for server in ("wsgi", "asgi"):
-            anon, staff = (label, server, "anon"), (label, server, "staff")
-            lines.append(
-                "| " + " | ".join([name, server.upper(), *cells(anon), *cells(staff), f"{q(anon)} · {q(staff)}"]) + " |"
-            )
-    return "\n".join(lines)
+            anon, staff = cases.get((label, server, "anon")), cases.get((label, server, "staff"))
+            row = [" ".join([LABELS[prefix], rest]).strip(), server.upper(), *cells(anon), *cells(staff)]
+            lines.append("| " + " | ".join([*row, f"{queries(anon)} · {queries(staff)}"]) + " |")
+    lines += ["", "Targets for maintenance_flags:", ""]
+    for server in ("wsgi", "asgi"):
+        off, on = ratio("mf off", server), ratio("mf on", server)
+        builtin, pre = ratio("mf on, built-in page", server), ratio("mf on, project page prerendered", server)
+        lines.append(
+            f"- {server.upper()}: maintenance off {off:.3f}× baseline (target ≤ 1.02: {met(off <= 1.02)}); anonymous "
+            f"503 path (target ≤ 1.00× the baseline's 200 path): {builtin:.2f}× with the built-in page "
+            f"({met(builtin <= 1)}), {pre:.2f}× with the project's 503.html prerendered ({met(pre <= 1)}); {on:.2f}× "
+            "with the project's 503.html rendered with the request each time (no target: a template rendering "
+            "costs more than the baseline's whole request)."
+        )
+    ours, empty, bare = (median(data["in_stack"][k]) for k in ("ours", "empty", "bare"))
+    lines.append(
+        f"- the middleware, maintenance off, adds {ours:.1f} µs to a whole WSGI request (median of "
+        f"{len(data['in_stack']['ours'])} paired batches in one process against the same stack without it; an empty "
+        f"middleware adds {empty:.1f} µs) = {ours / bare * 100:.1f} % of that request ({bare:.0f} µs; target ≤ 2 %: "
+        f"{met(ours / bare <= 0.02)}); called alone with warm caches it costs {median(data['alone']):.1f} µs."
+    )
+    q = {label: cases[(label, "wsgi", "anon")]["app_queries"] for label in ("mf off", "mf on", "mf on, built-in page")}
+    lines.append(
+        "- queries by maintenance_flags per request at steady state: {:.2g} off, {:.2g} on, {:.2g} on with the "
+        "built-in page (target 0; staff rows show Django's own session and user loads).".format(*q.values())
+    )
+    return lines
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "MISSED"

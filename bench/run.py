@@ -1,166 +1,108 @@
-"""``make bench``: measure maintenance_flags against the baseline and the peers, side by side.
+"""The load harness: ``make bench`` (every section), ``make bench-quick`` (a smoke run), ``make stress``.
 
-    .venv/bin/python bench/run.py [--sections overhead,propagation,throughput] [--rounds N] [--quick]
+    .venv/bin/python bench/run.py [--sections overhead,propagation,throughput,stress] [--quick] [...]
 
-Prints a Markdown report at the end and writes it to bench/results.md (and the raw figures to
-bench/results.json). Never asserts a time: the report states each target and whether it was met.
+Each section's raw figures go to bench/results.json (a run replaces the sections it ran, with the date,
+machine and command) and bench/results.md is rendered from that file. ``--quick`` prints the report and
+writes nothing unless ``--output`` is given. Nothing asserts a time: the report states each target and
+whether it was met; the exit status is 1 when a check of the stress run fails. Method: bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import overhead
 import propagation
+import switching
 import throughput
-from common import BENCH, LABELS, PEERS, ensure_peer_venv, log, machine_info, median
+from harness import BENCH, PEERS, Resources, log, machine, python_for
+
+SECTIONS = {"overhead": overhead, "propagation": propagation, "throughput": throughput, "stress": switching}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="overhead,propagation,throughput")
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds for the per-request section")
-    parser.add_argument("--batch", type=float, default=0.1, help="CPU seconds per timed batch")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter loads (smoke test)")
-    parser.add_argument("--output", default=str(BENCH / "results.md"))
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--quick", action="store_true", help="2 rounds, short loads: checks the harness")
+    parser.add_argument("--output", help="directory for results.md/.json (default: bench/, none with --quick)")
+    parser.add_argument("--rounds", type=int, default=6, help="overhead: interleaved rounds")
+    parser.add_argument("--batch", type=float, default=0.1, help="overhead: CPU seconds per timed batch")
+    parser.add_argument("--duration", type=float, default=20.0, help="stress: seconds of load (2-120)")
+    parser.add_argument("--flip-every", type=float, default=1.0, help="stress: seconds between flips")
+    parser.add_argument("--ttl", type=float, default=0.5, help="stress: MAINTENANCE_STATE_TTL of the server")
+    parser.add_argument("--workers", type=int, default=2, help="stress: gunicorn worker processes (4 threads each)")
+    parser.add_argument("--connections", type=int, default=8, help="stress: wrk connections")
+    parser.add_argument("--margin", type=float, default=1.0, help="stress: allowed follow time beyond the TTL")
     args = parser.parse_args()
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    rounds = 2 if args.quick else args.rounds
-    started = time.monotonic()
-    info = machine_info()
-    for kind in PEERS:
-        ensure_peer_venv(kind)
-    work = Path(tempfile.mkdtemp(prefix="mfbench-"))
-    report: list[str] = []
-    raw: dict[str, Any] = {"machine": info}
+    names = [s.strip() for s in args.sections.split(",") if s.strip()]
+    if unknown := set(names) - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if {"overhead", "propagation"} & set(names):
+        for kind in PEERS:
+            python_for(kind)
+    command = "make bench-quick" if args.quick else " ".join(["bench/run.py", *sys.argv[1:]])
+    results: dict[str, Any] = {}
     failed = False
+    res = Resources()
     try:
-        if "overhead" in sections:
-            log("== per-request overhead (in-process WSGI/ASGI)")
-            result = overhead.run(rounds, args.batch / (3 if args.quick else 1), work)
-            raw["overhead"] = {
-                k: v for k, v in result.items() if k not in ("times", "ratios", "statuses", "queries", "sizes")
-            }
-            raw["overhead"]["cases"] = {
-                "/".join(key): {
-                    "cpu_us": result["times"][key],
-                    "ratio": result["ratios"][key],
-                    "status": result["statuses"][key],
-                    "queries": result["queries"][key],
-                }
-                for key in result["times"]
-            }
-            report += overhead_section(result)
-        if "propagation" in sections:
-            log("== propagation across processes (gunicorn on PostgreSQL)")
-            result = propagation.run(quick=args.quick, work=work)
-            raw["propagation"] = result
-            report += propagation.section(result)
-        if "throughput" in sections:
-            log("== throughput (wrk against gunicorn)")
-            result = throughput.run(quick=args.quick, work=work)
-            raw["throughput"] = result
-            report += throughput.section(result)
-            failed = failed or result["bad_5xx"] != 0
+        for name in names:
+            log(f"== {name}")
+            started, info = time.monotonic(), machine()
+            if name == "overhead":
+                data = overhead.run(res, 2 if args.quick else args.rounds, args.batch / (3 if args.quick else 1))
+            elif name == "stress":
+                data = switching.run(res, args.quick, args)
+                failed = failed or not all(data["checks"].values())
+            else:
+                data = SECTIONS[name].run(res, args.quick)
+            key = f"{name} ({data['variant']})" if data.get("variant") else name  # e.g. MF_CONN_MAX_AGE=0
+            results[key] = {"section": name, "command": command, "seconds": round(time.monotonic() - started),
+                            **info, "data": data}  # fmt: skip
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    header = [
-        "# maintenance_flags benchmark",
-        "",
-        f"Measured {info['date']} by `make bench` in {time.monotonic() - started:.0f} s on {info['cpu']}, "
-        f"{info['os']}, Python {info['python']}, {info['postgresql']}, {info['redis']}, {info['wrk']} "
-        f"({info['load']}; other work on the machine adds noise: figures are medians of interleaved rounds).",
-        "",
-    ]
-    text = "\n".join(header + report) + "\n"
+        res.close()
+    output = Path(args.output) if args.output else None if args.quick else BENCH
+    if output is not None:
+        stored_path = output / "results.json"
+        stored = json.loads(stored_path.read_text()) if stored_path.exists() else {}
+        results = {**(stored.get("sections", {}) if "sections" in stored else {}), **results}
+        stored_path.write_text(json.dumps({"sections": results}, indent=1) + "\n")
+    text = render(results)
     print(text)
-    if set(sections) == {"overhead", "propagation", "throughput"} and not args.quick:
-        Path(args.output).write_text(text)
-        Path(args.output).with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
-        log(f"wrote {args.output}")
-    log(f"total {time.monotonic() - started:.0f} s")
+    if output is not None:
+        (output / "results.md").write_text(text)
+        log(f"wrote {output / 'results.md'} and results.json")
     return 1 if failed else 0
 
 
-def overhead_section(result: dict[str, Any]) -> list[str]:
-    ratios = result["ratios"]
-
-    def ratio(label: str, server: str, user: str = "anon") -> float:
-        return median(ratios[(label, server, user)])
-
+def render(results: dict[str, Any]) -> str:
     lines = [
-        "## Per-request cost (whole Django stack, in-process)",
+        "# maintenance_flags: load harness results",
         "",
-        "A minimal view (`HttpResponse('ok')`; async view under ASGI) behind SecurityMiddleware, sessions, "
-        "CommonMiddleware, CSRF, auth and messages, on SQLite, called through Django's `WSGIHandler` / `ASGIHandler` "
-        f"with a prepared environ / scope; {result['rounds']} interleaved rounds, CPU time of the process per request, "
-        "median ±half the interquartile range. × baseline is the median of per-round ratios. Anonymous visitors get "
-        "the 503 when maintenance is on; staff are let through. Every kind renders the same project "
-        "`templates/503.html` (a fair comparison). maintenance_flags renders a project's own template with the "
-        'request on every request by default (the contract: context processors run); "project page prerendered" '
-        "is the same template with `MAINTENANCE_503_PRERENDER = True`, rendered once per state, language and "
-        'minute of Retry-After; "built-in page" is maintenance_flags with no project 503.html on the template '
-        "path, so it serves its built-in `maintenance_flags/503.html`, which never depends on the request and is "
-        "rendered once the same way"
-        + " (built-in page / page reused: "
-        + ", ".join(
-            f"{k} {v}/{result.get('page_reused', {}).get(k)}"
-            for k, v in result["builtin_page"].items()
-            if v is not None
-        )
-        + "). Peers: "
-        + ", ".join(f"{LABELS[k]} (Django {v})" for k, v in result["versions"].items() if k in PEERS)
-        + " (each in its own venv under bench/.venvs/).",
-        "",
-        overhead.table(result),
-        "",
-        "Targets for maintenance_flags:",
-        "",
+        "Written by `bench/run.py` from `bench/results.json`; what each section measures and how: "
+        "[bench/README.md](README.md). Other work on the machine adds noise: figures are medians of interleaved "
+        "rounds, and nothing asserts a time.",
     ]
-    for server in ("wsgi", "asgi"):
-        off = ratio("mf off", server)
-        on = ratio("mf on", server)
-        builtin = ratio("mf on, built-in page", server)
-        prerendered = ratio("mf on, project page prerendered", server)
-        lines.append(
-            f"- {server.upper()}: maintenance off {off:.3f}× baseline (target ≤ 1.02: "
-            f"{'met' if off <= 1.02 else 'MISSED'}); anonymous 503 path (target ≤ 1.00× the baseline's 200 path): "
-            f"{builtin:.2f}× with the built-in page ({'met' if builtin <= 1.0 else 'MISSED'}), {prerendered:.2f}× with "
-            f"the project's 503.html prerendered ({'met' if prerendered <= 1.0 else 'MISSED'}); {on:.2f}× with the "
-            "project's 503.html rendered with the request each time (the default for a project template, which may "
-            "use the request: a template rendering costs more than the baseline's whole request, so no target)."
-        )
-    if result["alone"]:
-        us = median(result["alone"])
-        ours, empty = median(result["in_stack"]["ours"]), median(result["in_stack"]["empty"])
-        bare = median(result["in_stack"]["bare"])
-        lines.append(
-            f"- maintenance_flags' middleware, maintenance off, adds {ours:.1f} µs to a whole WSGI request "
-            f"(median of {len(result['in_stack']['ours'])} paired batches in one process against the same stack "
-            f"without it; an empty middleware adds {empty:.1f} µs) = {ours / bare * 100:.1f} % of that request "
-            f"({bare:.0f} µs; target ≤ 2 %: {'met' if ours / bare <= 0.02 else 'MISSED'}); called alone with "
-            f"warm caches it costs {us:.1f} µs. Paired differences in one process are the robust reading of a "
-            "2 % target: whole-stack ratios between processes move by more than that on this machine."
-        )
-    q_off = result["queries"][("mf off", "wsgi", "anon")]["app_queries"]
-    q_on = result["queries"][("mf on", "wsgi", "anon")]["app_queries"]
-    q_builtin = result["queries"][("mf on, built-in page", "wsgi", "anon")]["app_queries"]
-    lines += [
-        f"- queries by maintenance_flags per request at steady state: {q_off:.2g} off, {q_on:.2g} on, "
-        f"{q_builtin:.2g} on with the built-in page "
-        "(target 0; staff rows show Django's own session and user loads, which the staff check needs).",
-        "",
-    ]
-    return lines
+    order = {name: i for i, name in enumerate(SECTIONS)}
+    for key, entry in sorted(results.items(), key=lambda item: (order[item[1]["section"]], item[0])):
+        module = SECTIONS[entry["section"]]
+        title = module.TITLE + key.removeprefix(entry["section"])
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"_Measured {entry['date']} by `{entry['command']}` in {entry['seconds']} s on {entry['cpu']}, "
+            f"{entry['os']}, Python {entry['python']}, {entry['postgresql']}, {entry['redis']}, {entry['wrk']} "
+            f"({entry['load']})._",
+            "",
+            *module.render(entry["data"]),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

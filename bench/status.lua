@@ -1,4 +1,4 @@
--- Count responses per status code (every thread) and print one JSON line for bench/throughput.py.
+-- wrk script for the load harness: count responses per status (every thread) and print one JSON line.
 local threads = {}
 
 function setup(thread)
@@ -16,8 +16,7 @@ end
 function done(summary, latency, requests)
   local total = {}
   for _, thread in ipairs(threads) do
-    local c = thread:get("counts") or {}
-    for status, n in pairs(c) do
+    for status, n in pairs(thread:get("counts") or {}) do
       total[status] = (total[status] or 0) + n
     end
   end
@@ -28,7 +27,7 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"statuses": {%s}, "requests": %d, "duration_us": %d, "errors": {"connect": %d, "read": %d, ' ..
-    '"write": %d, "status": %d, "timeout": %d}, "p50_us": %d, "p99_us": %d}\n',
+    '"write": %d, "status": %d, "timeout": %d}, "p50_us": %d, "p99_us": %d, "max_us": %d}\n',
     table.concat(parts, ", "), summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(99)))
+    e.timeout, latency:percentile(50), latency:percentile(99), latency.max))
 end
