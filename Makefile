@@ -11,7 +11,7 @@ MANAGE := $(BIN)/python testproject/manage.py
 PYTEST_ARGS ?=
 APT_PACKAGES := chromium chromium-driver libmariadb-dev pkg-config wrk gettext
 
-.PHONY: demo test lint types types-tests test-unit test-sqlite test-postgres test-mariadb coverage \
+.PHONY: demo test lint types test-unit test-sqlite test-postgres test-mariadb coverage \
         sysdeps venv venv-base services lock clean
 
 $(BIN)/python:
@@ -65,9 +65,6 @@ types: venv-base
 	$(BIN)/mypy
 
 # mypy on the test suite too: to join `types` (pyproject's [tool.mypy] files) once it passes.
-types-tests: venv-base
-	$(BIN)/mypy tests
-
 # The inner loop: SQLite, no servers, no browser; no services or system packages needed.
 test-unit: venv-base
 	MF_DB=sqlite $(BIN)/python -m pytest -n 2 -m "not servers and not browser" $(PYTEST_ARGS)

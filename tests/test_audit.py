@@ -7,9 +7,11 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
 from django.contrib.sites.models import Site
 from django.core.management import call_command
-from django.test import Client
+from django.test import AsyncClient, Client, RequestFactory
 from waffle.models import Switch
 
 from maintenance_flags.models import MaintenanceEvent
@@ -83,7 +85,7 @@ def test_other_switches_are_not_recorded(signals: list[tuple[str, dict[str, Any]
     assert signals == []
 
 
-def test_our_admin_records_the_user(django_user_model: type, signals: list[tuple[str, dict[str, Any]]]) -> None:
+def test_our_admin_records_the_user(django_user_model: type[User], signals: list[tuple[str, dict[str, Any]]]) -> None:
     user = django_user_model.objects.create_superuser("boss", password="pw")
     client = Client()
     client.force_login(user)
@@ -95,7 +97,7 @@ def test_our_admin_records_the_user(django_user_model: type, signals: list[tuple
     assert "hotfix" in html
 
 
-def test_waffle_admin_records_the_user(django_user_model: type) -> None:
+def test_waffle_admin_records_the_user(django_user_model: type[User]) -> None:
     user = django_user_model.objects.create_superuser("boss", password="pw")
     client = Client()
     client.force_login(user)
@@ -125,7 +127,7 @@ def test_deleting_a_site_in_maintenance() -> None:
     assert last.switch_name == f"maintenance_mode_site_{site_id}"
 
 
-def test_events_are_read_only_in_admin(django_user_model: type) -> None:
+def test_events_are_read_only_in_admin(django_user_model: type[User]) -> None:
     call_command("setmaintenance", "on", stdout=StringIO(), stderr=StringIO())
     client = Client()
     client.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
@@ -136,10 +138,11 @@ def test_events_are_read_only_in_admin(django_user_model: type) -> None:
 
 
 @pytest.mark.parametrize(("method", "named"), [("get", False), ("post", True)])
-def test_user_behind_a_change_is_named_for_unsafe_methods(django_user_model: type, method: str, named: bool) -> None:
+def test_user_behind_a_change_is_named_for_unsafe_methods(
+    django_user_model: type[User], method: str, named: bool
+) -> None:
     """The middleware keeps the request for the audit only for unsafe methods (README)."""
     from django.http import HttpResponse
-    from django.test import RequestFactory
 
     from maintenance_flags.middleware import MaintenanceModeMiddleware
     from maintenance_flags.switches import set_switch
@@ -155,3 +158,11 @@ def test_user_behind_a_change_is_named_for_unsafe_methods(django_user_model: typ
     MaintenanceModeMiddleware(view)(request)
     event = MaintenanceEvent.objects.get(switch_name="maintenance_mode_site_1")
     assert event.user == (user if named else None)
+
+
+def test_async_unsafe_request_is_served_and_forgotten() -> None:
+    from maintenance_flags.audit import current_request
+
+    response = async_to_sync(AsyncClient().post)("/async/")
+    assert response.status_code == 200
+    assert current_request.get() is None

@@ -15,7 +15,7 @@ from django.test.utils import modify_settings
 
 from maintenance_flags import checks
 from maintenance_flags.conf import MAX_RETRY_AFTER
-from tests.conftest import django_templates, locmem, turn
+from tests.utils import django_templates, locmem, turn
 
 ROOT = Path(__file__).resolve().parent.parent
 MW = "maintenance_flags.middleware.MaintenanceModeMiddleware"
@@ -220,6 +220,7 @@ ROOT_URLCONF = "missing_urls"
 """
 
 
+@pytest.mark.servers  # starts a manage.py process
 @pytest.mark.parametrize(
     ("apps", "check_id"),
     [('"waffle",', "maintenance_flags.E002"), ('"django.contrib.sites",', "maintenance_flags.E003")],

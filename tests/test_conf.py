@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 
 from maintenance_flags import conf as conf_module
 from maintenance_flags.conf import conf
-from tests.conftest import run, turn
+from tests.utils import run, turn
 
 
 def test_defaults() -> None:
@@ -54,19 +54,21 @@ def test_settings_assigned_directly_need_forget_settings() -> None:
         conf_module.forget_settings()
         assert conf.MAINTENANCE_RETRY_AFTER == 62
     finally:
-        del django_settings.MAINTENANCE_RETRY_AFTER
+        del django_settings.MAINTENANCE_RETRY_AFTER  # type: ignore[misc]  # not one of Django's settings
         conf_module.forget_settings()
     assert conf.MAINTENANCE_RETRY_AFTER == 3600
 
 
-def test_generation_changes_with_settings(settings: Any) -> None:
-    before = conf.generation
-    assert conf.generation is before
+@pytest.mark.django_db
+def test_memos_follow_every_settings_change(settings: Any, staff_client: Any) -> None:
+    """What is derived from settings (here, the verdict for staff) follows a change made under one
+    snapshot, even one made without a ``setting_changed`` signal."""
+    turn(True)
+    assert staff_client.get("/").status_code == 200
     settings.MAINTENANCE_BLOCK_STAFF = True
-    assert conf.generation is not before
-    after = conf.generation
+    assert staff_client.get("/").status_code == 503
     del settings.MAINTENANCE_BLOCK_STAFF  # no setting_changed: seen by the generation alone
-    assert conf.generation is not after
+    assert staff_client.get("/").status_code == 200
 
 
 def test_a_wrong_number_falls_back_to_the_default(settings: Any) -> None:
@@ -76,3 +78,13 @@ def test_a_wrong_number_falls_back_to_the_default(settings: Any) -> None:
 
 def test_setting_descriptor_on_the_class() -> None:
     assert isinstance(conf_module.Settings.SITE_ID, conf_module.setting)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "value"), [("MAINTENANCE_STATE_TTL", None), ("MAINTENANCE_RETRY_AFTER", "soon")])
+def test_bad_numbers_in_settings_fall_back_to_defaults(name: str, value: Any) -> None:
+    turn(True)
+    with override_settings(**{name: value}):
+        response = Client().get("/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "3600"

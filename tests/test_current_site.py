@@ -8,7 +8,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.test import Client, RequestFactory, override_settings
 
 from maintenance_flags.snapshot import load_snapshot
-from tests.conftest import turn
+from tests.utils import turn
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +55,27 @@ def test_trailing_dot_does_not_escape_maintenance(shop: Site, host: str) -> None
     assert Client().get("/", headers={"Host": host}).status_code == 503
     assert Client().get("/async/", headers={"Host": host}).status_code == 503
     assert Client().get("/", headers={"Host": "other.example."}).status_code == 200
+
+
+@override_settings(SITE_ID=None, ALLOWED_HOSTS=["example.com", "other.example", "unknown.example"])
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("example.com", 503),
+        ("EXAMPLE.com", 503),
+        ("example.com:8000", 503),
+        ("other.example", 200),
+        ("unknown.example", 200),  # no Site for this host: only the global switch applies
+        ("evil.example", 400),  # DisallowedHost: Django's own 400, never a 500 from us
+    ],
+)
+def test_site_from_host(host: str, expected: int) -> None:
+    Site.objects.create(domain="other.example", name="Other")
+    turn(True)
+    assert Client().get("/async/", headers={"Host": host}).status_code == expected
+
+
+@override_settings(SITE_ID=None, ALLOWED_HOSTS=["unknown.example"])
+def test_unknown_host_gets_the_global_switch() -> None:
+    turn(True, site_id=None)
+    assert Client().get("/async/", headers={"Host": "unknown.example"}).status_code == 503

@@ -27,7 +27,7 @@ from maintenance_flags.management.commands.setmaintenance import Command
 from maintenance_flags.models import IgnoredURL, MaintenanceWindow
 from maintenance_flags.names import readonly_switch_name
 from maintenance_flags.switches import set_switch
-from tests.conftest import BUILTIN_ONLY, turn
+from tests.utils import BUILTIN_ONLY, turn
 
 PACKAGE = Path(maintenance_flags.__file__).resolve().parent
 LOCALE = PACKAGE / "locale"

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 
 from maintenance_flags.models import IgnoredURL
-from tests.conftest import run, turn
+from tests.utils import run, turn
 
 pytestmark = pytest.mark.django_db
 

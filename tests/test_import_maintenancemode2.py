@@ -62,7 +62,7 @@ def run(*args: str) -> str:
 
 
 def active(name: str) -> bool:
-    return Switch.objects.get(name=name).active
+    return bool(Switch.objects.get(name=name).active)
 
 
 def ignored() -> list[tuple[int | None, str, str]]:

@@ -2,19 +2,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
 from django.contrib.sites.models import Site
 from django.db import connection
 from django.http import HttpResponse
 from django.test import AsyncClient, Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL
 from maintenance_flags.store import store
-from tests.conftest import APP_TEMPLATES, BUILTIN_ONLY, django_templates, locmem, turn
+from tests.utils import APP_TEMPLATES, BUILTIN_ONLY, django_templates, locmem, turn
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +26,10 @@ PATHS = ["/", "/async/"]
 
 def aget(path: str, client: AsyncClient | None = None, **extra: Any) -> HttpResponse:
     """A request through the ASGI handler (Django's async stack), from a sync test."""
-    return async_to_sync((client or AsyncClient()).get)(path, **extra)  # type: ignore[no-any-return]
+    return cast("HttpResponse", async_to_sync((client or AsyncClient()).get)(path, **extra))
 
 
-def get(client: Client, path: str, **extra: str) -> int:
+def get(client: Client, path: str, **extra: Any) -> int:
     return client.get(path, **extra).status_code
 
 
@@ -104,7 +106,7 @@ def test_retry_after_setting() -> None:
 @pytest.mark.parametrize("path", PATHS)
 def test_json_negotiation(path: str, accept: str | None, is_json: bool) -> None:
     turn(True)
-    extra = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    extra: dict[str, Any] = {"HTTP_ACCEPT": accept} if accept is not None else {}
     response = Client().get(path, **extra)
     assert response.status_code == 503
     assert response["X-Maintenance-Mode"] == "on"
@@ -213,14 +215,14 @@ def test_staff_gets_through(path: str, staff_client: Client) -> None:
     assert get(staff_client, path) == 200
 
 
-def test_superuser_gets_through(django_user_model: type) -> None:
+def test_superuser_gets_through(django_user_model: type[User]) -> None:
     client = Client()
     client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
     turn(True)
     assert get(client, "/") == 200
 
 
-def test_plain_user_is_blocked(django_user_model: type) -> None:
+def test_plain_user_is_blocked(django_user_model: type[User]) -> None:
     client = Client()
     client.force_login(django_user_model.objects.create_user("joe", password="pw"))
     turn(True)
@@ -228,7 +230,7 @@ def test_plain_user_is_blocked(django_user_model: type) -> None:
 
 
 @override_settings(MAINTENANCE_BLOCK_STAFF=True)
-def test_block_staff_blocks_superusers_too(django_user_model: type, staff_client: Client) -> None:
+def test_block_staff_blocks_superusers_too(django_user_model: type[User], staff_client: Client) -> None:
     turn(True)
     assert get(staff_client, "/") == 503
     client = Client()
@@ -237,7 +239,7 @@ def test_block_staff_blocks_superusers_too(django_user_model: type, staff_client
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_async_staff_gets_through(path: str, django_user_model: type) -> None:
+def test_async_staff_gets_through(path: str, django_user_model: type[User]) -> None:
     user = django_user_model.objects.create(username="astaff", is_staff=True)
     client = AsyncClient()
     client.force_login(user)
@@ -332,7 +334,6 @@ def test_state_is_reread_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("maintenance_flags.store.time.monotonic", lambda: clock[0])
     client = Client()
     assert get(client, "/") == 200
-    from waffle.models import Switch
 
     Switch.objects.filter(name="maintenance_mode_site_1").update(active=True)  # no signal
     assert get(client, "/") == 200  # memoised
@@ -344,7 +345,6 @@ def test_state_is_reread_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @override_settings(MAINTENANCE_STATE_TTL=0)
 def test_ttl_zero_reads_every_request() -> None:
-    from waffle.models import Switch
 
     client = Client()
     assert get(client, "/") == 200
@@ -370,7 +370,7 @@ def test_store_reused_between_requests() -> None:
 
 
 @override_settings(DEBUG=True)
-def test_503_page_leaks_nothing(django_user_model: type, settings: Any) -> None:
+def test_503_page_leaks_nothing(django_user_model: type[User], settings: Any) -> None:
     """No settings, no stack trace, no user data: not even with DEBUG on, not in JSON."""
     user = django_user_model.objects.create_user("joe.secretname", email="joe@private.example", password="pw")
     client = Client()
@@ -383,3 +383,10 @@ def test_503_page_leaks_nothing(django_user_model: type, settings: Any) -> None:
         for secret in (settings.SECRET_KEY, "joe.secretname", "private.example", "Traceback", "DATABASES"):
             assert secret not in body
         assert "joe" not in str(response.headers).lower()
+
+
+def test_anonymous_503_does_not_touch_the_session() -> None:
+    turn(True)
+    response = Client().get("/")
+    assert response.status_code == 503
+    assert "Cookie" not in response.get("Vary", "")

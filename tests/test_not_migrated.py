@@ -21,7 +21,7 @@ from maintenance_flags import snapshot as snapshot_module
 from maintenance_flags.names import site_switch_name
 from maintenance_flags.snapshot import load_snapshot
 from maintenance_flags.store import store
-from tests.conftest import turn
+from tests.utils import turn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

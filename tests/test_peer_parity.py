@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
-from django.http import HttpResponseBase
+from django.http import HttpResponse
 from django.test import AsyncClient, Client, override_settings
 
 from maintenance_flags.checks import check_settings
@@ -24,7 +24,7 @@ JSON = {"Accept": "application/json"}
 SESSION_USER = "_auth_user_id"
 
 
-def request(client: Client | AsyncClient, method: str, path: str, **headers: str) -> HttpResponseBase:
+def request(client: Client | AsyncClient, method: str, path: str, **headers: str) -> HttpResponse:
     call = getattr(client, method)
     if isinstance(client, AsyncClient):
         return async_to_sync(call)(path, headers=headers)  # type: ignore[no-any-return]
@@ -248,3 +248,9 @@ def test_a_bad_redirect_target_is_refused_by_validation() -> None:
 
     with pytest.raises(ValidationError, match="absolute http"):
         SwitchDetail(switch_name=site_switch_name(1), redirect_url="status/").full_clean()
+
+
+def test_a_good_redirect_target_passes_validation() -> None:
+    from maintenance_flags.models import SwitchDetail
+
+    SwitchDetail(switch_name=site_switch_name(1), redirect_url="/status/").full_clean()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 from waffle.models import Switch
 
@@ -394,8 +394,10 @@ def test_the_settings_map_names_every_django_maintenance_mode_setting() -> None:
     assert set(SETTINGS_MAP) == names
 
 
-@override_settings(MAINTENANCE_MODE_STATE_BACKEND=None)
 def test_no_backend_setting_means_the_local_file(state_file: Path, settings: Any) -> None:
+    # The settings fixture only: mixed with @override_settings, its teardown restores the
+    # decorator's settings object after the decorator has gone, and the override leaks.
+    settings.MAINTENANCE_MODE_STATE_BACKEND = None
     settings.MAINTENANCE_MODE_STATE_FILE_PATH = str(state_file)
     state_file.write_text("1")
     assert "turned on" in imported()

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from maintenance_flags import exemptions
+from maintenance_flags import store as store_module
 from maintenance_flags.decisions import evaluate
 from maintenance_flags.middleware import MaintenanceModeMiddleware
 from maintenance_flags.names import site_switch_name
@@ -49,7 +50,7 @@ segments = st.sampled_from(
 )
 url_paths = st.one_of(
     st.lists(st.one_of(segments, st.text(max_size=12)), max_size=12).map(lambda parts: "/" + "/".join(parts)),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=60).map(lambda text: "/" + text),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=60).map(lambda text: "/" + text),
     st.integers(1_000, 20_000).map(lambda n: "/" + "ab/" * (n // 3)),
 )
 
@@ -192,7 +193,7 @@ def test_without_trusted_proxies_the_client_is_remote_addr(remote: str | None, x
 @example(remote="127.0.0.1", xff="10.0.0.1,[::1]")
 @example(remote="::ffff:127.0.0.1", xff="::ffff:10.0.0.1")
 def test_client_ip_walks_only_through_trusted_hops(remote: str | None, xff: str | None) -> None:
-    found = exemptions.client_ip(meta_for(remote, xff), TRUSTED_NETS)  # type: ignore[arg-type]
+    found = exemptions.client_ip(meta_for(remote, xff), TRUSTED_NETS)
     assert found == expected_client(remote, xff, TRUSTED_NETS)
     if found is not None:
         candidates = {bare_ip(remote or ""), *(bare_ip(hop) for hop in (xff or "").split(","))}
@@ -211,7 +212,7 @@ def test_parse_ip_never_raises_and_accepts_only_bare_addresses(value: str) -> No
 # --- patterns ------------------------------------------------------------------------------------
 
 
-literal = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+literal = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 # The body of a pattern after its lead: a leading "/" would itself be a lead (tested through ``lead``).
 body_text = literal.filter(lambda text: not text.startswith("/"))
 
@@ -299,13 +300,14 @@ def test_bypass_through_trusted_proxies_only_as_the_contract_says(
 
 @contextmanager
 def primed(snapshot: Snapshot) -> Iterator[None]:
-    """The process memo holds ``snapshot`` (no database read: pytest-django would refuse one)."""
-    store._snapshot = snapshot
-    store._fetched_at = time.monotonic()
-    try:
-        yield
-    finally:
+    """The store reads ``snapshot`` instead of the database (pytest-django would refuse a query)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "load_snapshot", lambda: snapshot)
         store.reset()
+        try:
+            yield
+        finally:
+            store.reset()
 
 
 def ok_view(request: HttpRequest) -> HttpResponse:

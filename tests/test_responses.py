@@ -8,13 +8,17 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.utils import translation
 
 from maintenance_flags.conf import MAX_RETRY_AFTER
 from maintenance_flags.names import readonly_switch_name, site_switch_name
+from maintenance_flags.responses import cached_maintenance_response, maintenance_response, prefers_json
+from maintenance_flags.snapshot import load_snapshot
+from maintenance_flags.state import state_for_request
+from maintenance_flags.store import store
 from maintenance_flags.switches import set_switch
-from tests.conftest import BUILTIN_ONLY, turn
+from tests.utils import BUILTIN_ONLY, django_templates, locmem, turn
 
 pytestmark = pytest.mark.django_db
 
@@ -213,3 +217,158 @@ def test_maintenance_page_is_not_the_readonly_page() -> None:
         html = text(Client().post("/submit/"))
     assert "We’ll be back soon" in html
     assert "read-only" not in html
+
+
+def test_a_project_override_of_the_builtin_template_is_not_memoised() -> None:
+    turn(True)
+    with override_settings(TEMPLATES=django_templates(locmem({"maintenance_flags/503.html": "{{ request.path }}"}))):
+        assert Client().get("/one/").content == b"/one/"
+        assert Client().get("/two/").content == b"/two/"
+
+
+def test_accept_is_case_insensitive() -> None:
+    from maintenance_flags.responses import prefers_json
+
+    assert prefers_json(RequestFactory().get("/", headers={"Accept": "APPLICATION/JSON"}))
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_builtin_page_is_rendered_once_per_ttl(renders: list[str]) -> None:
+    turn(True)
+    first = Client().get("/")
+    second = Client().get("/")
+    assert first.status_code == second.status_code == 503
+    assert first.content == second.content
+    assert renders.count("maintenance_flags/503.html") == 1
+    french = Client().get("/", headers={"Accept-Language": "fr"})
+    assert french.content != first.content  # one page per language
+    assert renders.count("maintenance_flags/503.html") == 2
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_builtin_page_follows_the_message(renders: list[str]) -> None:
+    from maintenance_flags.switches import set_switch
+
+    set_switch("maintenance_mode_site_1", True, message="first")
+    assert b"first" in Client().get("/").content
+    set_switch("maintenance_mode_site_1", True, message="second")
+    assert b"second" in Client().get("/").content
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY, MAINTENANCE_STATE_TTL=0)
+def test_with_ttl_zero_every_request_reads_and_renders(renders: list[str]) -> None:
+    turn(True)
+    Client().get("/")
+    Client().get("/")
+    assert renders.count("maintenance_flags/503.html") == 2  # a new state each request: nothing kept
+
+
+def test_project_template_is_rendered_every_time(renders: list[str]) -> None:
+    turn(True)
+    Client().get("/")
+    Client().get("/")
+    assert renders.count("503.html") == 2  # testproject/templates/503.html may use the request
+
+
+@override_settings(MAINTENANCE_503_PRERENDER=True)
+def test_prerendered_project_template_is_rendered_once(renders: list[str]) -> None:
+    turn(True)
+    first = Client().get("/")
+    second = Client().get("/")
+    assert first.status_code == second.status_code == 503
+    assert b"served from testproject/templates/503.html" in second.content
+    assert first.content == second.content
+    assert renders.count("503.html") == 1
+    assert async_to_sync(AsyncClient().get)("/async/").content == first.content
+    assert renders.count("503.html") == 1  # the async stack serves it without a thread hop
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_async_stack_serves_the_memoised_page_without_rendering(renders: list[str]) -> None:
+    turn(True)
+    request = RequestFactory().get("/")
+    state = state_for_request(store.get(), request)
+    assert cached_maintenance_response(request, state) is None  # not rendered yet
+    assert Client().get("/").status_code == 503
+    response = cached_maintenance_response(request, state)
+    assert response is not None
+    assert response.status_code == 503
+    assert response["X-Maintenance-Mode"] == "on"
+    assert async_to_sync(AsyncClient().get)("/async/").status_code == 503
+    assert renders.count("maintenance_flags/503.html") == 1
+
+
+def test_a_project_page_is_never_served_without_rendering() -> None:
+    turn(True)
+    request = RequestFactory().get("/")
+    state = state_for_request(store.get(), request)
+    assert Client().get("/").status_code == 503
+    assert cached_maintenance_response(request, state) is None  # made per request, never kept
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_responses_share_a_body_but_nothing_else() -> None:
+    turn(True)
+    request = RequestFactory().get("/")
+    state = state_for_request(store.get(), request)
+    first = maintenance_response(request, state)
+    first["X-Added-By-A-Middleware"] = "1"
+    first.set_cookie("seen", "1")
+    first.content = b"changed"
+    second = maintenance_response(request, state)
+    assert second is not first
+    assert "X-Added-By-A-Middleware" not in second
+    assert not second.cookies
+    assert b"We" in second.content
+    assert second["Vary"] == "Accept"
+    assert second["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_retry_after_counts_seconds_while_the_page_is_kept(clock: list[datetime]) -> None:
+    from maintenance_flags.switches import set_switch
+
+    set_switch("maintenance_mode_site_1", True, ends_at=clock[0] + timedelta(minutes=30))
+    with override_settings(TEMPLATES=BUILTIN_ONLY):
+        first = Client().get("/")
+        clock[0] += timedelta(seconds=5)
+        second = Client().get("/")
+    assert int(first["Retry-After"]) - int(second["Retry-After"]) == 5
+    assert first.content == second.content  # "in about 30 minutes" both times
+
+
+def test_json_needs_no_rendering() -> None:
+    request = RequestFactory().get("/", headers={"Accept": "application/json"})
+    state = state_for_request(load_snapshot(), request)
+    response = cached_maintenance_response(request, state)
+    assert response is not None
+    assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_accept_decision_follows_each_header_however_often_asked(rounds: int) -> None:
+    """The decision is memoised per header: asked again, or for another header, it still answers right."""
+
+    def asks_json(accept: str) -> bool:
+        return prefers_json(RequestFactory().get("/", headers={"Accept": accept}))
+
+    for _ in range(rounds):
+        assert asks_json("application/json")
+        assert not asks_json("text/html")
+        assert asks_json("application/problem+json, text/html;q=0.5")
+        assert not asks_json("text/html, application/json;q=0.1")
+
+
+@override_settings(TEMPLATES=BUILTIN_ONLY)
+def test_page_memo_is_bounded(monkeypatch: pytest.MonkeyPatch, renders: list[str]) -> None:
+    """Past MEMO_SIZE pages the memo starts over (the page is rendered again), and keeps memoising."""
+    from maintenance_flags import responses
+
+    monkeypatch.setattr(responses, "MEMO_SIZE", 1)
+    turn(True)
+    english = Client().get("/").content
+    Client().get("/", headers={"Accept-Language": "fr"})  # a second page: the memo starts over
+    assert renders.count("maintenance_flags/503.html") == 2
+    assert Client().get("/").content == english  # rendered again: it was forgotten
+    assert renders.count("maintenance_flags/503.html") == 3
+    assert Client().get("/").content == english  # and kept
+    assert renders.count("maintenance_flags/503.html") == 3

@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from waffle.models import Switch
 
 from maintenance_flags import schedule
 from maintenance_flags.models import MaintenanceEvent, MaintenanceWindow, SwitchDetail
@@ -20,7 +21,7 @@ from maintenance_flags.names import site_switch_name
 from maintenance_flags.schedule import due, record_transitions, recorder
 from maintenance_flags.signals import maintenance_started
 from maintenance_flags.snapshot import load_snapshot
-from tests.conftest import turn
+from tests.utils import turn
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -106,3 +107,30 @@ def test_the_recorder_runs_one_recording_at_a_time(monkeypatch: pytest.MonkeyPat
 @pytest.mark.django_db
 def test_nothing_due_starts_no_thread() -> None:
     assert recorder.submit(load_snapshot()) is False
+
+
+@pytest.mark.django_db
+def test_transition_failures_are_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from maintenance_flags.models import MaintenanceWindow
+
+    MaintenanceWindow.objects.create(starts_at=timezone.now() - timedelta(minutes=1))
+
+    def broken(*args: Any) -> None:
+        raise DatabaseError("read-only replica")
+
+    monkeypatch.setattr(schedule, "_record_windows", broken)
+    schedule.record_transitions(load_snapshot())
+    assert "Could not record scheduled maintenance transitions" in caplog.text
+
+
+@pytest.mark.django_db
+def test_planned_end_claimed_elsewhere_is_not_repeated() -> None:
+    from django.utils import timezone
+
+    turn(True)
+    schedule._end_planned(["maintenance_mode_site_1"], timezone.now())  # no planned end to claim
+    assert Switch.objects.get(name="maintenance_mode_site_1").active

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import django.contrib.admin
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.template import Context, Template
 from django.test import Client, RequestFactory, override_settings
 
 from maintenance_flags.context_processors import maintenance
 from maintenance_flags.models import IgnoredURL
 from maintenance_flags.templatetags.maintenance_flags import banner_html
-from tests.conftest import APP_TEMPLATES, django_templates, locmem, turn
+from tests.utils import APP_TEMPLATES, django_templates, locmem, turn
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +57,7 @@ def test_tag_without_request_renders_nothing() -> None:
     assert Template("{% load maintenance_flags %}[{% maintenance_banner %}]").render(Context({})) == "[]"
 
 
-def test_tag_and_processor_without_middleware(django_user_model: type) -> None:
+def test_tag_and_processor_without_middleware(django_user_model: type[User]) -> None:
     """Outside the middleware (e.g. a page rendered by another path) the same decision is made."""
     turn(True)
     request = RequestFactory().get("/")
@@ -75,7 +76,7 @@ def test_processor_off() -> None:
 
 PROJECT_TEMPLATES = str(settings.BASE_DIR / "templates")
 ADMIN_TEMPLATES = str(Path(django.contrib.admin.__file__).resolve().parent / "templates")
-CONTEXT_PROCESSORS = settings.TEMPLATES[0]["OPTIONS"]["context_processors"]
+CONTEXT_PROCESSORS = cast("dict[str, Any]", settings.TEMPLATES[0])["OPTIONS"]["context_processors"]
 
 
 def admin_templates(*first: Any) -> list[dict[str, Any]]:
@@ -154,3 +155,23 @@ def test_the_documented_snippet_shows_the_banner_once(superuser_client: Client, 
     html = superuser_client.get("/admin/").content.decode()
     assert "Our own admin" in html
     assert html.count(ON_TEXT) == 1
+
+
+def test_staff_on_an_ignored_url_sees_the_staff_banner(staff_client: Client) -> None:
+    from maintenance_flags.models import IgnoredURL
+
+    IgnoredURL.objects.create(pattern="^ignored-page/$")
+    turn(True)
+    assert "Maintenance mode is on" in staff_client.get("/ignored-page/").content.decode()
+    html = Client().get("/ignored-page/").content.decode()
+    assert "under maintenance" in html
+    assert "Maintenance mode is on" not in html
+
+
+@override_settings(INTERNAL_IPS=["127.0.0.1"])
+def test_allowed_ip_on_an_ignored_url_sees_the_staff_banner() -> None:
+    from maintenance_flags.models import IgnoredURL
+
+    IgnoredURL.objects.create(pattern="^ignored-page/$")
+    turn(True)
+    assert "Maintenance mode is on" in Client().get("/ignored-page/").content.decode()

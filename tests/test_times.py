@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.utils import timezone
 
+from maintenance_flags.models import MaintenanceWindow
 from maintenance_flags.times import end_after, parse_duration, parse_when
+from tests.utils import run
 
 
 def test_durations() -> None:
@@ -48,3 +51,13 @@ def test_times_without_time_zone_support() -> None:
     with pytest.raises(ValueError, match="outside"):
         parse_when("0001-01-01T00:00Z")  # before the year 1 in local time
     assert end_after("1h", datetime(2026, 1, 1)) == datetime(2026, 1, 1, 1, 0)
+
+
+@pytest.mark.django_db
+@override_settings(USE_TZ=False)
+def test_times_without_time_zones() -> None:
+    run("on", "--until", "2099-12-01T02:00Z")
+    run("schedule", "--start", "2099-12-01T01:00", "--end", "2099-12-01T02:00Z")
+    window = MaintenanceWindow.objects.get()
+    assert timezone.is_naive(window.starts_at)
+    assert Client().get("/").status_code == 503

@@ -16,7 +16,9 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.utils.functional import SimpleLazyObject
 
+from maintenance_flags.middleware import MaintenanceModeMiddleware
 from maintenance_flags.users import aload_user, load_user
+from tests.utils import turn
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("maintenance_on")]
 
@@ -108,7 +110,7 @@ def test_async_user_from_auth_middleware_is_loaded_with_auser(caplog: pytest.Log
         raise DatabaseError("database is down")
 
     request = _request_through_auth_middleware("x" * 32)
-    request.auser = broken  # type: ignore[attr-defined]
+    request.auser = broken  # type: ignore[assignment]
     assert async_to_sync(aload_user)(request) is None
     assert "treating the request as anonymous" in caplog.text
 
@@ -126,3 +128,48 @@ def test_loaded_or_missing_users_need_no_io() -> None:
     request.user = AnonymousUser()
     assert async_to_sync(aload_user)(request) is request.user
     assert load_user(request) is request.user
+
+
+def _broken_user() -> Any:
+    raise DatabaseError("database is down")
+
+
+def test_user_that_cannot_be_loaded_is_anonymous(caplog: pytest.LogCaptureFixture) -> None:
+    request = RequestFactory().get("/")
+    request.user = SimpleLazyObject(_broken_user)  # type: ignore[assignment]
+    assert load_user(request) is None
+    assert "treating the request as anonymous" in caplog.text
+    turn(True)
+    response = MaintenanceModeMiddleware(lambda r: HttpResponse("ok"))(request)
+    assert response.status_code == 503
+
+
+def test_async_user_that_cannot_be_loaded_is_anonymous() -> None:
+    request = RequestFactory().get("/")
+
+    async def auser() -> Any:
+        raise DatabaseError("database is down")
+
+    request.auser = auser
+    assert async_to_sync(aload_user)(request) is None
+    assert async_to_sync(aload_user)(RequestFactory().get("/")) is None  # no AuthenticationMiddleware
+
+
+def test_no_session_means_anonymous_without_loading_the_user(caplog: pytest.LogCaptureFixture) -> None:
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.backends.db import SessionStore
+
+    async def broken_auser() -> None:
+        _broken_user()
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore()  # no cookie: no key
+    AuthenticationMiddleware(lambda r: HttpResponse()).process_request(request)
+    request.auser = broken_auser  # type: ignore[assignment]
+    assert load_user(request) is None
+    assert async_to_sync(aload_user)(request) is None
+    assert not request.session.accessed  # the user was not loaded: no session read, no Vary: Cookie
+    assert "treating the request as anonymous" not in caplog.text
+    request.session = SessionStore(session_key="x" * 32)  # a session: the user must be loaded
+    assert async_to_sync(aload_user)(request) is None  # auser() raised: anonymous, logged
+    assert "treating the request as anonymous" in caplog.text

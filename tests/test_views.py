@@ -1,21 +1,22 @@
-"""Exemptions by URL name, decorators, default health-check paths, and test helpers."""
+"""Exemptions by URL name, decorators, default health-check paths."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
 from django.test import AsyncClient, Client, override_settings
 
 from maintenance_flags.decisions import url_name_ignored
-from maintenance_flags.snapshot import load_snapshot
-from maintenance_flags.state import state_for_site_id
 from maintenance_flags.testutils import maintenance_mode, override_maintenance  # noqa: F401
-from tests.conftest import turn
+from tests.utils import turn
 
 pytestmark = pytest.mark.django_db
 
 
-def aget(path: str, **kwargs: object) -> int:
+def aget(path: str, **kwargs: Any) -> int:
     return int(async_to_sync(AsyncClient().get)(path, **kwargs).status_code)
 
 
@@ -49,7 +50,7 @@ def test_forced_views(path: str, staff_client: Client) -> None:
         assert Client().get(path).status_code == 200
 
 
-def test_forced_async_view_lets_staff_through(django_user_model: type) -> None:
+def test_forced_async_view_lets_staff_through(django_user_model: type[User]) -> None:
     client = AsyncClient()
     client.force_login(django_user_model.objects.create_user("s", is_staff=True))
     assert async_to_sync(client.get)("/async-forced/").status_code == 200
@@ -98,39 +99,3 @@ def test_url_name_matching() -> None:
     assert not url_name_ignored(None, [], ["x"])
     assert not url_name_ignored("x", [], [])
     assert not url_name_ignored("x", [], ["*"])
-
-
-# --- testutils ------------------------------------------------------------------------------------
-
-
-@override_maintenance()
-def test_override_as_decorator() -> None:
-    assert Client().get("/").status_code == 503
-
-
-def test_override_as_context_manager_restores() -> None:
-    with override_maintenance():
-        assert Client().get("/").status_code == 503
-        with override_maintenance(on=False, site_id=1):
-            assert Client().get("/").status_code == 200
-        assert Client().get("/").status_code == 503
-    assert Client().get("/").status_code == 200
-
-
-def test_override_off_wins_over_switches() -> None:
-    turn(True)
-    with override_maintenance(on=False):
-        assert Client().get("/").status_code == 200
-    assert Client().get("/").status_code == 503
-
-
-def test_override_other_site_only() -> None:
-    with override_maintenance(site_id=2):
-        assert Client().get("/").status_code == 200
-        assert state_for_site_id(load_snapshot(), 2).active
-
-
-def test_fixture(maintenance_mode: object) -> None:  # noqa: F811
-    assert Client().get("/").status_code == 503
-    maintenance_mode(on=False)  # type: ignore[operator]
-    assert Client().get("/").status_code == 200

@@ -8,14 +8,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.admin.sites import AdminSite
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.http import HttpRequest
 from django.test import Client, RequestFactory
 from waffle.admin import SwitchAdmin
-from waffle.models import Switch
+from waffle.models import AbstractBaseSwitch, Switch
 
 from maintenance_flags import waffle_admin
 from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
@@ -36,7 +38,7 @@ OURS = [ALL_SITES_SWITCH, site_switch_name(1)]
 
 
 @pytest.fixture
-def others() -> list[Switch]:
+def others() -> list[AbstractBaseSwitch]:
     return [Switch.objects.create(name="feature_a"), Switch.objects.create(name="feature_b", active=True)]
 
 
@@ -78,7 +80,7 @@ def test_replace_only_swaps_waffles_own_admin() -> None:
     assert replace_waffle_switch_admin(site) is False  # already ours
     assert site.get_model_admin(Switch) is swapped
 
-    class ProjectSwitchAdmin(SwitchAdmin):  # type: ignore[misc]
+    class ProjectSwitchAdmin(SwitchAdmin):
         pass
 
     custom = AdminSite(name="custom")
@@ -90,7 +92,7 @@ def test_replace_only_swaps_waffles_own_admin() -> None:
 def test_replace_does_nothing_without_waffle(monkeypatch: pytest.MonkeyPatch) -> None:
     site = AdminSite(name="nowaffle")
     site.register(Switch, SwitchAdmin)
-    monkeypatch.setattr(waffle_admin.apps, "is_installed", lambda name: False)
+    monkeypatch.setattr(apps, "is_installed", lambda name: False)
     assert replace_waffle_switch_admin(site) is False
     assert type(site.get_model_admin(Switch)) is SwitchAdmin
 
@@ -102,7 +104,7 @@ def names_listed(response: Any) -> set[str]:
     return {switch.name for switch in response.context["cl"].result_list}
 
 
-def test_filter_by_maintenance_switches(admin_client: Client, others: list[Switch]) -> None:
+def test_filter_by_maintenance_switches(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     response = admin_client.get(CHANGELIST)
     assert response.status_code == 200
     assert "By maintenance switches" in response.text
@@ -111,7 +113,7 @@ def test_filter_by_maintenance_switches(admin_client: Client, others: list[Switc
     assert names_listed(admin_client.get(CHANGELIST, {"maintenance": "no"})) == {"feature_a", "feature_b"}
 
 
-def test_waffles_own_filter_and_search_still_work(admin_client: Client, others: list[Switch]) -> None:
+def test_waffles_own_filter_and_search_still_work(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     assert names_listed(admin_client.get(CHANGELIST, {"active__exact": "1"})) == {"feature_b"}
     assert names_listed(admin_client.get(CHANGELIST, {"q": "all_sites"})) == {ALL_SITES_SWITCH}
     both = admin_client.get(CHANGELIST, {"maintenance": "yes", "active__exact": "0"})
@@ -128,7 +130,7 @@ def test_filter_lookups() -> None:
 # --- bulk actions -----------------------------------------------------------------------------------------
 
 
-def test_enable_all_keeps_maintenance_switches_off(admin_client: Client, others: list[Switch]) -> None:
+def test_enable_all_keeps_maintenance_switches_off(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     ours = maintenance_names()
     assert set(OURS) <= ours
     response = act(admin_client, "enable_switches", list(states()), select_across=True)
@@ -149,7 +151,7 @@ def test_enable_all_keeps_maintenance_switches_off(admin_client: Client, others:
     assert logged == {"feature_a on", "feature_b on"}
 
 
-def test_read_only_switches_are_protected_too(admin_client: Client, others: list[Switch]) -> None:
+def test_read_only_switches_are_protected_too(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     Switch.objects.get_or_create(name="maintenance_readonly_all_sites")
     act(admin_client, "enable_switches", ["maintenance_readonly_all_sites", "feature_a"])
     assert states()["maintenance_readonly_all_sites"] is False
@@ -158,7 +160,7 @@ def test_read_only_switches_are_protected_too(admin_client: Client, others: list
     assert "maintenance_readonly_all_sites" in listed
 
 
-def test_disable_all_keeps_maintenance_switches_on(admin_client: Client, others: list[Switch]) -> None:
+def test_disable_all_keeps_maintenance_switches_on(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     for name in OURS:
         switch = Switch.objects.get(name=name)
         switch.active = True
@@ -173,14 +175,16 @@ def test_disable_all_keeps_maintenance_switches_on(admin_client: Client, others:
     assert len(warnings_of(response)) == 1
 
 
-def test_delete_keeps_maintenance_switches(admin_client: Client, others: list[Switch]) -> None:
+def test_delete_keeps_maintenance_switches(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     response = act(admin_client, "delete_individually", [*OURS, "feature_a"])
     assert set(states()) == {*maintenance_names(), "feature_b"}
     assert set(OURS) <= maintenance_names()
     assert "Skipped 2 maintenance switches" in warnings_of(response)[0]
 
 
-def test_only_maintenance_switches_selected_changes_nothing(admin_client: Client, others: list[Switch]) -> None:
+def test_only_maintenance_switches_selected_changes_nothing(
+    admin_client: Client, others: list[AbstractBaseSwitch]
+) -> None:
     before = states()
     response = act(admin_client, "enable_switches", [site_switch_name(1)])
     assert states() == before
@@ -189,7 +193,7 @@ def test_only_maintenance_switches_selected_changes_nothing(admin_client: Client
     assert not LogEntry.objects.exists()
 
 
-def test_other_switches_act_as_in_waffle(admin_client: Client, others: list[Switch]) -> None:
+def test_other_switches_act_as_in_waffle(admin_client: Client, others: list[AbstractBaseSwitch]) -> None:
     response = act(admin_client, "enable_switches", ["feature_a"])
     assert states()["feature_a"] is True
     assert warnings_of(response) == []
@@ -252,10 +256,12 @@ def record(modeladmin: Any, request: HttpRequest, queryset: Any) -> None:
     record.seen = sorted(queryset.values_list("name", flat=True))  # type: ignore[attr-defined]
 
 
-def test_get_actions_with_an_action_location(rf: RequestFactory, admin_user: Any) -> None:
+def test_get_actions_with_an_action_location(
+    rf: RequestFactory, admin_user: Any, others: list[AbstractBaseSwitch]
+) -> None:
     request = rf.get("/")
     request.user = admin_user
-    model_admin = admin.site.get_model_admin(Switch)
+    model_admin: Any = admin.site.get_model_admin(Switch)  # Django 6.1's get_actions(request, action_location)
     # waffle 5.0's get_actions(request) takes no location: the change list gets the actions, a form none.
     listed = model_admin.get_actions(request, action_location=SimpleNamespace(value="CHANGE_LIST"))
     assert set(listed) == {"enable_switches", "disable_switches", "delete_individually"}
@@ -270,10 +276,13 @@ def test_get_actions_with_an_action_location(rf: RequestFactory, admin_user: Any
 
     actions = Guarded(Switch, AdminSite(name="x")).get_actions(request, action_location="here")
     assert actions["record"].description == "at here"
-    assert actions["record"].func is not record  # wrapped
+    actions["record"].func(
+        SimpleNamespace(admin_site=admin.site, message_user=lambda *a: None), request, Switch.objects.all()
+    )
+    assert record.seen == ["feature_a", "feature_b"]  # type: ignore[attr-defined]  # guarded: ours skipped
 
 
-def test_guard_action_wraps_action_objects(others: list[Switch]) -> None:
+def test_guard_action_wraps_action_objects(others: list[AbstractBaseSwitch]) -> None:
     guarded = guard_action(FakeAction(record, "record", "Record"))
     assert guarded.name == "record"
     assert guarded.func.__name__ == "record"
@@ -290,6 +299,21 @@ def test_guarded_action_keeps_waffles_attributes() -> None:
     guarded = skip_maintenance_switches(enable_switches)
     assert guarded.allowed_permissions == ("change",)  # type: ignore[attr-defined]
     assert guarded.short_description == enable_switches.short_description  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("codename", "offered"), [("view_switch", False), ("change_switch", True)])
+def test_bulk_actions_need_the_change_permission(django_user_model: type[User], codename: str, offered: bool) -> None:
+    """The guarded actions keep waffle's permission: offered to those who may change switches only."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="waffle", codename=codename))
+    client = Client()
+    client.force_login(user)
+    page = client.get("/admin/waffle/switch/")
+    assert page.status_code == 200
+    assert ('value="enable_switches"' in page.content.decode()) is offered
+    assert ('value="disable_switches"' in page.content.decode()) is offered
 
 
 # --- our switches in waffle's own tools --------------------------------------------------------------------

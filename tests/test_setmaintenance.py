@@ -16,10 +16,10 @@ from django.test import override_settings
 from waffle.models import Switch
 
 from maintenance_flags.audit import acting
-from maintenance_flags.models import MaintenanceEvent, SwitchDetail
+from maintenance_flags.models import MaintenanceEvent, MaintenanceWindow, SwitchDetail
 from maintenance_flags.signals import maintenance_started
 from maintenance_flags.switches import set_switch
-from tests.conftest import run
+from tests.utils import run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def active(name: str) -> bool:
-    return Switch.objects.get(name=name).active
+    return bool(Switch.objects.get(name=name).active)
 
 
 def test_status_lists_every_site_then_global() -> None:
@@ -223,6 +223,7 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 """
 
 
+@pytest.mark.servers  # starts a manage.py process
 @pytest.mark.parametrize(
     ("options", "says"), [(["--skip-checks"], "system check maintenance_flags.E002"), ([], "E002")]
 )
@@ -311,3 +312,18 @@ def test_history_names_the_source_and_the_user_when_there_is_one(django_user_mod
     assert lines[0].endswith(" 1 example.com on (admin, alice)")
     assert lines[1].endswith(" 1 example.com off (switch)")
     assert lines[2].endswith(" 1 example.com on (command) — deploy 42")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["schedule", "--all", "1", "--start", "2099-01-01T00:00Z"],
+        ["bypass", "--all", "1"],
+        ["history", "--all"],
+        ["readonly", "on", "--all", "1"],
+    ],
+)
+def test_all_is_never_combined_with_ids_or_misused(args: list[str]) -> None:
+    with pytest.raises(CommandError, match="--all"):
+        run(*args)
+    assert not MaintenanceWindow.objects.exists()

@@ -1,0 +1,45 @@
+"""Plain helpers shared by the test modules (fixtures live in ``conftest.py``)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+
+import maintenance_flags
+from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
+from maintenance_flags.switches import set_switch
+
+APP_TEMPLATES = str(Path(maintenance_flags.__file__).resolve().parent / "templates")
+
+
+def django_templates(*loaders: Any) -> list[dict[str, Any]]:
+    """A ``TEMPLATES`` setting with only these loaders (and the request context processor)."""
+    return [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {"loaders": list(loaders), "context_processors": ["django.template.context_processors.request"]},
+        }
+    ]
+
+
+def locmem(templates: dict[str, str]) -> tuple[str, dict[str, str]]:
+    return ("django.template.loaders.locmem.Loader", templates)
+
+
+#: Only the app's own templates: the built-in 503 page, not the demo project's 503.html.
+BUILTIN_ONLY = django_templates(("django.template.loaders.filesystem.Loader", [APP_TEMPLATES]))
+
+
+def run(*args: str) -> str:
+    """``manage.py setmaintenance *args``; its stdout."""
+    out = StringIO()
+    call_command("setmaintenance", *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def turn(on: bool, site_id: int | None = 1) -> None:
+    """Turn a site's switch (or, with ``site_id=None``, the global one) on or off."""
+    set_switch(ALL_SITES_SWITCH if site_id is None else site_switch_name(site_id), on)
