@@ -1,13 +1,9 @@
-"""The benchmark site in one module: settings, URLs, views and the naive waffle middleware.
-
-Environment (set by the harness): ``BENCH_KIND`` baseline | mf | waffle | mm | mm2 (which maintenance
-middleware, if any); ``BENCH_DB`` a SQLite file or ``postgres:<name>``; ``BENCH_WAFFLE_CACHE`` locmem |
-redis (keys under ``BENCH_REDIS_PREFIX``); ``BENCH_SITE_ID``; ``BENCH_MM_STATE_FILE``
-(django-maintenance-mode's state file); ``BENCH_503_PRERENDER=1`` (``MAINTENANCE_503_PRERENDER``);
-``BENCH_PROJECT_TEMPLATES=0`` takes ``templates/503.html``, which every kind renders, off the path, so
-maintenance_flags serves its built-in page. Importable under the peers' virtualenvs: nothing here
-imports maintenance_flags or waffle.
-"""
+"""The benchmark site in one module: settings, URLs, views and the naive waffle middleware. Environment (set
+by the harness): ``BENCH_KIND`` baseline | mf | waffle | mm | mm2; ``BENCH_DB`` a SQLite file or
+``postgres:<name>``; ``BENCH_WAFFLE_CACHE`` locmem | redis (keys under ``BENCH_REDIS_PREFIX``); ``BENCH_SITE_ID``;
+``BENCH_MM_STATE_FILE``; ``BENCH_503_PRERENDER=1``; ``BENCH_PROJECT_TEMPLATES=0`` takes ``templates/503.html``
+(which every kind renders) off the path, so maintenance_flags serves its built-in page. Importable under the
+peers' venvs: nothing here imports maintenance_flags or waffle."""
 
 from __future__ import annotations
 
@@ -18,6 +14,8 @@ from pathlib import Path
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+
+View = Callable[[HttpRequest], HttpResponse]
 
 env = os.environ.get
 KIND = env("BENCH_KIND", "baseline")
@@ -32,18 +30,12 @@ ROOT_URLCONF = "benchsite"
 INSTALLED_APPS = [f"django.contrib.{app}" for app in ("auth", "contenttypes", "sessions", "messages", "sites")]
 # The typical stack: security, sessions, common, CSRF, auth, messages.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-]
-CONTEXT_PROCESSORS = [
-    "django.template.context_processors.request",
-    "django.contrib.auth.context_processors.auth",
-    "django.contrib.messages.context_processors.messages",
-]
+    "django.middleware.security.SecurityMiddleware", "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware", "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware", "django.contrib.messages.middleware.MessageMiddleware",
+]  # fmt: skip
+CONTEXT_PROCESSORS = ["django.template.context_processors.request", "django.contrib.auth.context_processors.auth",
+                      "django.contrib.messages.context_processors.messages"]  # fmt: skip
 if KIND == "mf":
     INSTALLED_APPS += ["waffle", "maintenance_flags"]
     MIDDLEWARE += ["maintenance_flags.middleware.MaintenanceModeMiddleware"]
@@ -74,10 +66,7 @@ if env("BENCH_WAFFLE_CACHE", "locmem") == "redis":
     CACHES["waffle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0",
                         "KEY_PREFIX": env("BENCH_REDIS_PREFIX", "mfbench")}  # fmt: skip
     WAFFLE_CACHE_NAME = "waffle"
-USE_TZ = True
-TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en"
-USE_I18N = True
+USE_TZ, TIME_ZONE, LANGUAGE_CODE, USE_I18N = True, "UTC", "en", True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 
@@ -92,15 +81,14 @@ async def async_index(request: HttpRequest) -> HttpResponse:
 urlpatterns = [path("", index), path("async/", async_index)]
 
 
-class NaiveWaffleMaintenanceMiddleware:
+def NaiveWaffleMaintenanceMiddleware(get_response: View) -> View:
     """The naive way to do maintenance with waffle: one ``switch_is_active`` call per request."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def middleware(request: HttpRequest) -> HttpResponse:
         import waffle
 
         if waffle.switch_is_active("maintenance_mode"):
             return render(request, "503.html", status=503)
-        return self.get_response(request)
+        return get_response(request)
+
+    return middleware

@@ -1,5 +1,5 @@
-"""Plumbing for the sections: the peers' virtualenvs, site processes (bench/agent.py), servers (the test
-suite's tests/servers.py), databases, Redis keys, wrk with bench/status.lua, statistics."""
+"""Plumbing for the sections: the peers' venvs, site processes (agent.py), servers (tests/servers.py),
+databases and Redis keys (removed by ``Resources.close``), wrk, statistics, Markdown tables."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(BENCH.parent))
 
 from tests.servers import Server, subprocess_env  # noqa: E402
 
@@ -66,28 +66,27 @@ def site_env(kind: str, extra: dict[str, str]) -> dict[str, str]:
 
 def site_server(kind: str, extra: dict[str, str], workers: int, name: str) -> Server:
     """gunicorn with plain sync workers serving bench/benchsite.py in the kind's venv."""
-    app, bin_ = "django.core.wsgi:get_wsgi_application()", python_for(kind).parent
+    app = "django.core.wsgi:get_wsgi_application()"
     return Server("gunicorn", site_env(kind, extra), workers=workers, threads=1, name=name, base="benchsite",
-                  app=app, bin=bin_, path=str(BENCH))  # fmt: skip
+                  app=app, bin=python_for(kind).parent, path=str(BENCH))  # fmt: skip
 
 
 class Agent:
     """A bench/agent.py process: one JSON line per command on stdin, one answer on stdout."""
 
     def __init__(self, kind: str, env: dict[str, str], settings: str = "benchsite") -> None:
-        argv = [str(python_for(kind)), str(BENCH / "agent.py")]
         full = subprocess_env(site_env(kind, env) if settings == "benchsite" else env, settings, str(BENCH))
+        argv = [str(python_for(kind)), str(BENCH / "agent.py")]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=full, text=True, cwd=BENCH
         )
         self.hello = self.read(180)
 
-    def read(self, timeout: float = 180) -> dict[str, Any]:
+    def read(self, timeout: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
             raise TimeoutError(f"no answer from {self.proc.args} within {timeout}s")
-        line = self.proc.stdout.readline()
-        if not line:
+        if not (line := self.proc.stdout.readline()):
             raise RuntimeError(f"{self.proc.args} exited with {self.proc.wait()}")
         reply: dict[str, Any] = json.loads(line)
         return reply
@@ -96,8 +95,7 @@ class Agent:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
-        reply = self.read(timeout)
-        if "error" in reply:
+        if "error" in (reply := self.read(timeout)):
             raise RuntimeError(f"{cmd}: {reply['error']}")
         return reply
 
@@ -107,8 +105,7 @@ class Agent:
         return times[0][1]
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
+        if self.proc.poll() is None and self.proc.stdin is not None:
             self.proc.stdin.close()
             try:
                 self.proc.wait(10)
@@ -129,26 +126,23 @@ class Resources:
         name = f"{PREFIX}_{suffix}"
         if vendor == "sqlite":
             return str(self.work / f"{name}.sqlite3")
-        self.admin(
-            vendor,
-            f'CREATE DATABASE "{name}"' if vendor == "postgres" else f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
-        )
+        self.admin(vendor, f'CREATE DATABASE "{name}"', f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         self.databases.append((vendor, name))
         return name
 
     @staticmethod
-    def admin(vendor: str, sql: str) -> None:
+    def admin(vendor: str, postgres_sql: str, mariadb_sql: str) -> None:
         if vendor == "postgres":
             import psycopg
 
             with psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True) as c:
-                c.execute(sql)
+                c.execute(postgres_sql)
         elif vendor == "mariadb":
             import MySQLdb
 
             conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", charset="utf8mb4")
             try:
-                conn.cursor().execute(sql)
+                conn.cursor().execute(mariadb_sql)
             finally:
                 conn.close()
         else:
@@ -157,8 +151,9 @@ class Resources:
     def close(self) -> None:
         for vendor, name in self.databases:
             try:
-                self.admin(vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if vendor == "postgres"
-                           else f"DROP DATABASE IF EXISTS `{name}`")  # fmt: skip
+                self.admin(
+                    vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f"DROP DATABASE IF EXISTS `{name}`"
+                )
             except Exception as exc:  # keep dropping the others
                 log(f"could not drop {name}: {exc}")
         try:
@@ -198,9 +193,10 @@ def spread(values: list[float]) -> float:
     return (q[2] - q[0]) / 2 / statistics.median(values) * 100
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+def table(head: list[str], align: str, rows: Iterable[Iterable[Any]]) -> list[str]:
+    """A Markdown table; ``align`` has one letter per column: l, r or c."""
+    rule = [{"l": "---", "r": "---:", "c": ":---:"}[a] for a in align]
+    return ["| " + " | ".join(map(str, row)) + " |" for row in [head, rule, *rows]]
 
 
 def machine() -> dict[str, str]:

@@ -1,15 +1,13 @@
-"""Per-request CPU cost through Django's WSGI/ASGI handlers, in-process, and queries per request.
-
-One site process per worker below; the variants are interleaved in a shuffled order each round; a
-figure is the median over rounds, a ratio the median of per-round ratios to that round's baseline.
-"""
+"""Per-request CPU cost through Django's WSGI/ASGI handlers, in-process, and queries per request: one site
+process per worker below, the variants interleaved in a shuffled order each round; a figure is the median
+over rounds, a ratio the median of per-round ratios to that round's baseline."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from harness import LABELS, PEERS, Agent, Resources, log, median, spread
+from harness import LABELS, PEERS, Agent, Resources, log, median, spread, table
 
 TITLE = "Per-request cost (whole Django stack, in-process)"
 BOTH, ANON, SERVERS = ("anon", "staff"), ("anon",), ("wsgi", "asgi")
@@ -39,7 +37,8 @@ VARIANTS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [  # row labe
 ]
 
 
-def run(res: Resources, rounds: int, batch_s: float) -> dict[str, Any]:
+def run(res: Resources, args: Any) -> dict[str, Any]:
+    rounds, batch_s = (2, 0.1 / 3) if args.quick else (args.rounds, 0.1)  # CPU seconds per timed batch
     agents: dict[str, Agent] = {}
     try:
         for name, (kind, env, builtin) in WORKERS.items():
@@ -51,14 +50,14 @@ def run(res: Resources, rounds: int, batch_s: float) -> dict[str, Any]:
         cases = [{"label": label, "worker": name, "state": state, "server": server, "user": user}
                  for label, name, state, users in VARIANTS for server in SERVERS for user in users]  # fmt: skip
         for case in cases:  # calibrate: a batch costs about batch_s of CPU
-            probe = agents[case["worker"]].ask(op="time", **ask(case), n=20, warmup=20)
+            probe = ask(agents, case, "time", n=20, warmup=20)
             case.update(n=max(20, min(4000, int(batch_s / (probe["us"] / 1e6)))), cpu_us=[], ratio=[])
         alone: list[float] = []
         in_stack: dict[str, list[float]] = {"ours": [], "empty": [], "bare": []}
         rng = random.Random(5)
         for r in range(rounds):
             for case in rng.sample(cases, len(cases)):
-                reply = agents[case["worker"]].ask(op="time", **ask(case), n=case["n"], warmup=max(5, case["n"] // 10))
+                reply = ask(agents, case, "time", n=case["n"], warmup=max(5, case["n"] // 10))
                 case["cpu_us"].append(reply["us"])
                 case["status"] = reply["status"]
             base = {(c["server"], c["user"]): c["cpu_us"][-1] for c in cases if c["label"] == "baseline"}
@@ -70,7 +69,7 @@ def run(res: Resources, rounds: int, batch_s: float) -> dict[str, Any]:
                 in_stack[key] += values
             log(f"round {r + 1}/{rounds} done")
         for case in cases:
-            reply = agents[case["worker"]].ask(op="queries", **ask(case), n=40, warmup=10)
+            reply = ask(agents, case, "queries", n=40, warmup=10)
             case.update(queries=reply["queries"], app_queries=reply["app_queries"])
         return {
             "rounds": rounds,
@@ -85,15 +84,12 @@ def run(res: Resources, rounds: int, batch_s: float) -> dict[str, Any]:
             agent.close()
 
 
-def ask(case: dict[str, Any]) -> dict[str, Any]:
-    return {"state": case["state"], "server": case["server"], "user": case["user"]}
+def ask(agents: dict[str, Agent], case: dict[str, Any], op: str, **kw: Any) -> dict[str, Any]:
+    return agents[case["worker"]].ask(op=op, state=case["state"], server=case["server"], user=case["user"], **kw)
 
 
 def render(data: dict[str, Any]) -> list[str]:
     cases = {(c["label"], c["server"], c["user"]): c for c in data["cases"]}
-
-    def ratio(label: str, server: str) -> float:
-        return median(cases[(label, server, "anon")]["ratio"])
 
     def cells(case: dict[str, Any] | None) -> list[str]:
         if case is None:
@@ -103,31 +99,31 @@ def render(data: dict[str, Any]) -> list[str]:
                 str(case["status"])]  # fmt: skip
 
     def queries(case: dict[str, Any] | None) -> str:
-        if case is None:
-            return "–"
-        total, app = case["queries"], case["app_queries"]
-        return f"{total:.2g}" if total == app else f"{total:.2g} ({app:.2g})"
+        total, app = (case["queries"], case["app_queries"]) if case else (None, None)
+        return "–" if case is None else f"{total:.2g}" if total == app else f"{total:.2g} ({app:.2g})"
 
+    rows = []
+    for label, _, _, _ in VARIANTS:
+        prefix, _, rest = label.partition(" ")
+        for server in SERVERS:
+            anon, staff = cases.get((label, server, "anon")), cases.get((label, server, "staff"))
+            name = " ".join([LABELS[prefix], rest]).strip()
+            rows.append([name, server.upper(), *cells(anon), *cells(staff), f"{queries(anon)} · {queries(staff)}"])
     peers = ", ".join(f"{LABELS[k]} (Django {v})" for k, v in data["django"].items() if k in PEERS)
     pages = ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in data["pages"].items())
     lines = [
         f"{data['rounds']} interleaved rounds; CPU time of the process per request, median ±half the interquartile "
         f"range; × baseline: median of per-round ratios. Peers: {peers}. Built-in page / page reused: {pages}.",
         "",
-        "| Variant | Server | anonymous: CPU µs/request | × baseline | status | staff: CPU µs/request | × baseline "
-        "| status | queries/request anon · staff (of which the app's) |",
-        "| --- | --- | ---: | ---: | :---: | ---: | ---: | :---: | --- |",
-    ]
-    for label, _, _, _ in VARIANTS:
-        prefix, _, rest = label.partition(" ")
-        for server in ("wsgi", "asgi"):
-            anon, staff = cases.get((label, server, "anon")), cases.get((label, server, "staff"))
-            row = [" ".join([LABELS[prefix], rest]).strip(), server.upper(), *cells(anon), *cells(staff)]
-            lines.append("| " + " | ".join([*row, f"{queries(anon)} · {queries(staff)}"]) + " |")
-    lines += ["", "Targets for maintenance_flags:", ""]
-    for server in ("wsgi", "asgi"):
-        off, on = ratio("mf off", server), ratio("mf on", server)
-        builtin, pre = ratio("mf on, built-in page", server), ratio("mf on, project page prerendered", server)
+        *table(["Variant", "Server", "anonymous: CPU µs/request", "× baseline", "status", "staff: CPU µs/request",
+                "× baseline", "status", "queries/request anon · staff (of which the app's)"], "llrrcrrcl", rows),
+        "",
+        "Targets for maintenance_flags:",
+        "",
+    ]  # fmt: skip
+    for server in SERVERS:
+        labels = ("mf off", "mf on", "mf on, built-in page", "mf on, project page prerendered")
+        off, on, builtin, pre = (median(cases[(label, server, "anon")]["ratio"]) for label in labels)
         lines.append(
             f"- {server.upper()}: maintenance off {off:.3f}× baseline (target ≤ 1.02: {met(off <= 1.02)}); anonymous "
             f"503 path (target ≤ 1.00× the baseline's 200 path): {builtin:.2f}× with the built-in page "
@@ -136,18 +132,16 @@ def render(data: dict[str, Any]) -> list[str]:
             "costs more than the baseline's whole request)."
         )
     ours, empty, bare = (median(data["in_stack"][k]) for k in ("ours", "empty", "bare"))
-    lines.append(
+    q = [cases[(label, "wsgi", "anon")]["app_queries"] for label in ("mf off", "mf on", "mf on, built-in page")]
+    return [
+        *lines,
         f"- the middleware, maintenance off, adds {ours:.1f} µs to a whole WSGI request (median of "
         f"{len(data['in_stack']['ours'])} paired batches in one process against the same stack without it; an empty "
         f"middleware adds {empty:.1f} µs) = {ours / bare * 100:.1f} % of that request ({bare:.0f} µs; target ≤ 2 %: "
-        f"{met(ours / bare <= 0.02)}); called alone with warm caches it costs {median(data['alone']):.1f} µs."
-    )
-    q = {label: cases[(label, "wsgi", "anon")]["app_queries"] for label in ("mf off", "mf on", "mf on, built-in page")}
-    lines.append(
+        f"{met(ours / bare <= 0.02)}); called alone with warm caches it costs {median(data['alone']):.1f} µs.",
         "- queries by maintenance_flags per request at steady state: {:.2g} off, {:.2g} on, {:.2g} on with the "
-        "built-in page (target 0; staff rows show Django's own session and user loads).".format(*q.values())
-    )
-    return lines
+        "built-in page (target 0; staff rows show Django's own session and user loads).".format(*q),
+    ]
 
 
 def met(ok: bool) -> str:

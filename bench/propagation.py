@@ -1,9 +1,6 @@
-"""How long until a change made by a third process is served by two running servers.
-
-Two gunicorn servers (one sync worker each) on a PostgreSQL database made for the run; a site process
-runs the management command; the servers are polled every 10 ms (tests.servers.converge) from the
-moment the command returned until each serves the new status.
-"""
+"""How long until a change made by a third process is served by two running servers: two gunicorn servers
+(one sync worker each) on a PostgreSQL database made for the run; a site process runs the management
+command; the servers are polled every 10 ms (tests.servers.converge) from the command's return."""
 
 from __future__ import annotations
 
@@ -11,26 +8,26 @@ import random
 import time
 from typing import Any
 
-from harness import LABELS, PREFIX, Agent, Resources, log, site_server
+from harness import LABELS, PREFIX, Agent, Resources, log, site_server, table
 
 from tests.servers import converge, running
 
 TITLE = "Propagation across processes"
 TTL = 2.0  # MAINTENANCE_STATE_TTL's default: the bench does not set it
-SWITCH = "maintenance_mode_site_1"
-MF = [("setmaintenance", ["setmaintenance"]), ("waffle_switch", ["waffle_switch", SWITCH])]
+MF = [("setmaintenance", ["setmaintenance"]), ("waffle_switch", ["waffle_switch", "maintenance_mode_site_1"])]
+WAFFLE = [("waffle_switch", ["waffle_switch", "maintenance_mode"])]
 CONFIGS: list[tuple[str, str, list[tuple[str, list[str]]], int, float]] = [
     # kind, waffle cache, [(label, command without on/off)], repetitions, give up after (s)
     ("mf", "locmem", MF, 2, 8.0),
     ("mf", "redis", MF, 2, 8.0),
-    ("waffle", "locmem", [("waffle_switch", ["waffle_switch", "maintenance_mode"])], 1, 6.0),
-    ("waffle", "redis", [("waffle_switch", ["waffle_switch", "maintenance_mode"])], 1, 6.0),
+    ("waffle", "locmem", WAFFLE, 1, 6.0),
+    ("waffle", "redis", WAFFLE, 1, 6.0),
     ("mm", "-", [("maintenance_mode", ["maintenance_mode"])], 1, 6.0),
     ("mm2", "-", [("setmaintenance", ["setmaintenance"])], 1, 6.0),
 ]
 
 
-def run(res: Resources, quick: bool) -> dict[str, Any]:
+def run(res: Resources, args: Any) -> dict[str, Any]:
     database = res.database("postgres", "propagation")  # one database: the kinds' tables do not clash
     results: list[dict[str, Any]] = []
     for kind, cache, commands, reps, give_up in CONFIGS:
@@ -42,7 +39,7 @@ def run(res: Resources, quick: bool) -> dict[str, Any]:
             servers = [site_server(kind, env, 1, f"{kind}-{cache}-{i}") for i in range(2)]
             with running(*servers, timeout=90):
                 for label, command in commands:
-                    for word, status in [("on", 503), ("off", 200)] * (1 if quick else reps):
+                    for word, status in [("on", 503), ("off", 200)] * (1 if args.quick else reps):
                         before = 200 if status == 503 else 503
                         if len(converge(servers, before, give_up + TTL, strict=False).elapsed) < len(servers):
                             log(f"  {label} {word}: the servers are not at {before} first; skipped")
@@ -63,12 +60,10 @@ def run(res: Resources, quick: bool) -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> list[str]:
-    rows: dict[tuple[str, str, str], dict[str, list[float | None]]] = {}
-    give_up: dict[tuple[str, str, str], float] = {}
+    rows: dict[tuple[str, str, str, float], dict[str, list[float | None]]] = {}
     for r in data["results"]:
-        key = (r["kind"], r["cache"], r["command"])
+        key = (r["kind"], r["cache"], r["command"], r["give_up"])
         rows.setdefault(key, {"on": [], "off": []})[r["direction"]] += r["latencies"]
-        give_up[key] = r["give_up"]
     target = data["ttl"] + 0.5
 
     def fmt(values: list[float | None], limit: float) -> tuple[str, bool]:
@@ -77,20 +72,17 @@ def render(data: dict[str, Any]) -> list[str]:
         if None in values:
             return f"> {limit:g} (not seen)", False
         seen = sorted(v for v in values if v is not None)
-        mid = (seen[(len(seen) - 1) // 2] + seen[len(seen) // 2]) / 2
-        return f"{mid:.2f} / {seen[-1]:.2f}", seen[-1] <= target
+        return f"{(seen[(len(seen) - 1) // 2] + seen[len(seen) // 2]) / 2:.2f} / {seen[-1]:.2f}", seen[-1] <= target
 
-    lines = [
+    lines = []
+    for (kind, cache, command, give_up), directions in rows.items():
+        (on, on_ok), (off, off_ok) = fmt(directions["on"], give_up), fmt(directions["off"], give_up)
+        ok = on_ok and (off_ok or not directions["off"])
+        lines.append([LABELS[kind], cache, f"`{command}`", on, off, "yes" if ok else "no"])
+    return [
         f"Seconds from the command's return until each of two servers serves the new status (all servers, all "
         f"repetitions); `MAINTENANCE_STATE_TTL` = {data['ttl']:g} s (default), target ≤ {target:g} s.",
         "",
-        "| Variant | waffle cache | toggled with | → 503: median / max (s) | → 200: median / max (s) "
-        f"| ≤ {target:g} s |",
-        "| --- | --- | --- | ---: | ---: | :---: |",
-    ]
-    for (kind, cache, command), directions in rows.items():
-        on, on_ok = fmt(directions["on"], give_up[(kind, cache, command)])
-        off, off_ok = fmt(directions["off"], give_up[(kind, cache, command)])
-        ok = on_ok and (off_ok or not directions["off"])
-        lines.append(f"| {LABELS[kind]} | {cache} | `{command}` | {on} | {off} | {'yes' if ok else 'no'} |")
-    return lines
+        *table(["Variant", "waffle cache", "toggled with", "→ 503: median / max (s)", "→ 200: median / max (s)",
+                f"≤ {target:g} s"], "lllrrc", lines),
+    ]  # fmt: skip

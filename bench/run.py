@@ -1,11 +1,9 @@
 """The load harness: ``make bench`` (every section), ``make bench-quick`` (a smoke run), ``make stress``.
 
-    .venv/bin/python bench/run.py [--sections overhead,propagation,throughput,stress] [--quick] [...]
-
 Each section's raw figures go to bench/results.json (a run replaces the sections it ran, with the date,
-machine and command) and bench/results.md is rendered from that file. ``--quick`` prints the report and
-writes nothing unless ``--output`` is given. Nothing asserts a time: the report states each target and
-whether it was met; the exit status is 1 when a check of the stress run fails. Method: bench/README.md.
+machine and command); bench/results.md is rendered from that file. ``--quick`` prints the report and writes
+nothing unless ``--output`` is given. The exit status is 1 when a check of the stress section fails.
+Method: bench/README.md.
 """
 
 from __future__ import annotations
@@ -32,45 +30,34 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 rounds, short loads: checks the harness")
     parser.add_argument("--output", help="directory for results.md/.json (default: bench/, none with --quick)")
     parser.add_argument("--rounds", type=int, default=6, help="overhead: interleaved rounds")
-    parser.add_argument("--batch", type=float, default=0.1, help="overhead: CPU seconds per timed batch")
     parser.add_argument("--duration", type=float, default=20.0, help="stress: seconds of load (2-120)")
-    parser.add_argument("--flip-every", type=float, default=1.0, help="stress: seconds between flips")
     parser.add_argument("--ttl", type=float, default=0.5, help="stress: MAINTENANCE_STATE_TTL of the server")
     parser.add_argument("--workers", type=int, default=2, help="stress: gunicorn worker processes (4 threads each)")
-    parser.add_argument("--connections", type=int, default=8, help="stress: wrk connections")
-    parser.add_argument("--margin", type=float, default=1.0, help="stress: allowed follow time beyond the TTL")
     args = parser.parse_args()
     names = [s.strip() for s in args.sections.split(",") if s.strip()]
     if unknown := set(names) - set(SECTIONS):
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
-    if {"overhead", "propagation"} & set(names):
-        for kind in PEERS:
-            python_for(kind)
+    for kind in PEERS if {"overhead", "propagation"} & set(names) else ():
+        python_for(kind)
     command = "make bench-quick" if args.quick else " ".join(["bench/run.py", *sys.argv[1:]])
     results: dict[str, Any] = {}
-    failed = False
     res = Resources()
     try:
         for name in names:
             log(f"== {name}")
             started, info = time.monotonic(), machine()
-            if name == "overhead":
-                data = overhead.run(res, 2 if args.quick else args.rounds, args.batch / (3 if args.quick else 1))
-            elif name == "stress":
-                data = switching.run(res, args.quick, args)
-                failed = failed or not all(data["checks"].values())
-            else:
-                data = SECTIONS[name].run(res, args.quick)
+            data = SECTIONS[name].run(res, args)
             key = f"{name} ({data['variant']})" if data.get("variant") else name  # e.g. MF_CONN_MAX_AGE=0
             results[key] = {"section": name, "command": command, "seconds": round(time.monotonic() - started),
                             **info, "data": data}  # fmt: skip
     finally:
         res.close()
+    failed = any(not all(entry["data"].get("checks", {}).values()) for entry in results.values())
     output = Path(args.output) if args.output else None if args.quick else BENCH
     if output is not None:
         stored_path = output / "results.json"
         stored = json.loads(stored_path.read_text()) if stored_path.exists() else {}
-        results = {**(stored.get("sections", {}) if "sections" in stored else {}), **results}
+        results = {**stored.get("sections", {}), **results}
         stored_path.write_text(json.dumps({"sections": results}, indent=1) + "\n")
     text = render(results)
     print(text)
@@ -88,13 +75,12 @@ def render(results: dict[str, Any]) -> str:
         "[bench/README.md](README.md). Other work on the machine adds noise: figures are medians of interleaved "
         "rounds, and nothing asserts a time.",
     ]
-    order = {name: i for i, name in enumerate(SECTIONS)}
-    for key, entry in sorted(results.items(), key=lambda item: (order[item[1]["section"]], item[0])):
+    order = list(SECTIONS)
+    for key, entry in sorted(results.items(), key=lambda item: (order.index(item[1]["section"]), item[0])):
         module = SECTIONS[entry["section"]]
-        title = module.TITLE + key.removeprefix(entry["section"])
         lines += [
             "",
-            f"## {title}",
+            f"## {module.TITLE}{key.removeprefix(entry['section'])}",
             "",
             f"_Measured {entry['date']} by `{entry['command']}` in {entry['seconds']} s on {entry['cpu']}, "
             f"{entry['os']}, Python {entry['python']}, {entry['postgresql']}, {entry['redis']}, {entry['wrk']} "

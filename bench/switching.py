@@ -1,6 +1,5 @@
-"""The stress run: testproject on gunicorn (tests.servers.Server) under wrk while a site process flips
-maintenance with ``setmaintenance`` and a prober notes when each of its requests started and what it got.
-Database: ``MF_DB`` (PostgreSQL by default), ``MF_CONN_MAX_AGE`` (60 by default)."""
+"""The stress run: testproject on gunicorn under wrk while a site process flips maintenance with
+``setmaintenance`` and a prober notes when each request started and what it got. ``MF_DB``, ``MF_CONN_MAX_AGE``."""
 
 from __future__ import annotations
 
@@ -11,16 +10,17 @@ import time
 from collections import Counter
 from typing import Any
 
-from harness import Agent, Resources, quantile, wrk
+from harness import Agent, Resources, table, wrk
 
 from tests.servers import Server, running, status_or_none
 
 TITLE = "Stress: switching under load"
+FLIP_EVERY, CONNECTIONS, MARGIN = 1.0, 8, 1.0  # s between flips, wrk connections, follow time allowed beyond the TTL
 
 
-def run(res: Resources, quick: bool, args: Any) -> dict[str, Any]:
+def run(res: Resources, args: Any) -> dict[str, Any]:
     vendor, conn_max_age = os.environ.get("MF_DB", "postgres"), os.environ.get("MF_CONN_MAX_AGE", "60")
-    duration = 6.0 if quick else min(max(args.duration, 2.0), 120.0)  # bounded whatever is asked
+    duration = 6.0 if args.quick else min(max(args.duration, 2.0), 120.0)  # bounded whatever is asked
     env = {"MF_DB": vendor, "MF_DB_NAME": res.database(vendor, "stress"), "MF_STATE_TTL": str(args.ttl),
            "MF_DEBUG": "0", "MF_CONN_MAX_AGE": conn_max_age}  # fmt: skip
     flipper = Agent("mf", env, settings="testproject.settings")  # migrates before the server starts
@@ -36,8 +36,8 @@ def run(res: Resources, quick: bool, args: Any) -> dict[str, Any]:
             time.sleep(0.005)
 
     def flip() -> None:
-        argv, count = [["setmaintenance", "on"], ["setmaintenance", "off"]], int(duration / args.flip_every)
-        reply = flipper.ask(op="commands", argv=argv, count=count, interval=args.flip_every, timeout=duration + 60)
+        argv, count = [["setmaintenance", "on"], ["setmaintenance", "off"]], int(duration / FLIP_EVERY)
+        reply = flipper.ask(op="commands", argv=argv, count=count, interval=FLIP_EVERY, timeout=duration + 60)
         flips.extend(reply["times"])
 
     try:
@@ -47,7 +47,7 @@ def run(res: Resources, quick: bool, args: Any) -> dict[str, Any]:
                 thread.start()
             started = time.monotonic()
             try:
-                load = wrk(server.port, duration, threads=2, connections=args.connections, timeout=10)
+                load = wrk(server.port, duration, threads=2, connections=CONNECTIONS, timeout=10)
             finally:
                 threads[1].join(duration + 60)
                 stop.set()
@@ -74,14 +74,14 @@ def run(res: Resources, quick: bool, args: Any) -> dict[str, Any]:
     return {
         "variant": "" if (vendor, conn_max_age) == ("postgres", "60") else f"{vendor}, CONN_MAX_AGE {conn_max_age}",
         "vendor": vendor, "conn_max_age": conn_max_age, "ttl": args.ttl, "workers": args.workers,
-        "connections": args.connections, "elapsed": elapsed, "flip_every": args.flip_every, "flips": len(flips),
+        "connections": CONNECTIONS, "elapsed": elapsed, "flip_every": FLIP_EVERY, "flips": len(flips),
         "command_max_s": max((end - start for start, end in flips), default=0.0),
         "wrk": load, "probes": dict(probed), "lags": lags, "unfollowed": unfollowed, "log_errors": log_errors,
-        "other_5xx": other_5xx, "socket_errors": errors, "margin": args.margin,
+        "other_5xx": other_5xx, "socket_errors": errors, "margin": MARGIN,
         "checks": {
             "no 5xx other than 503": other_5xx == 0,
             "no socket errors": errors == 0,
-            f"every flip followed within TTL + {args.margin:g} s": max_lag <= args.ttl + args.margin and not unfollowed,
+            f"every flip followed within TTL + {MARGIN:g} s": max_lag <= args.ttl + MARGIN and not unfollowed,
             "both states served": bool(served["200"] and served["503"]),
         },
     }  # fmt: skip
@@ -105,16 +105,9 @@ def render(data: dict[str, Any]) -> list[str]:
         ("socket errors / timeouts", str(data["socket_errors"])),
         ("max time to follow a flip", f"{max(lags, default=0.0):.3f} s"),
         ("median / p90 time to follow",
-         f"{statistics.median(lags):.3f} s / {quantile(lags, 0.9):.3f} s" if lags else "-"),
+         f"{statistics.median(lags):.3f} s / {sorted(lags)[int(0.9 * len(lags))]:.3f} s" if lags else "-"),
         ("flips not followed before the next", str(data["unfollowed"])),
         ("ERROR lines in server log", str(data["log_errors"])),
     ]  # fmt: skip
-    return [
-        "| measure | value |",
-        "| --- | --- |",
-        *(f"| {name} | {value} |" for name, value in rows),
-        "",
-        "| check | result |",
-        "| --- | --- |",
-        *(f"| {name} | {'pass' if ok else 'FAIL'} |" for name, ok in data["checks"].items()),
-    ]
+    checks = [(name, "pass" if ok else "FAIL") for name, ok in data["checks"].items()]
+    return [*table(["measure", "value"], "ll", rows), "", *table(["check", "result"], "ll", checks)]
