@@ -74,7 +74,7 @@ class setting(Generic[_T]):
         if instance is None:
             return self
         memo = instance._memo
-        if _LAZY.get("_wrapped") is not instance._source:
+        if _LAZY["_wrapped"] is not instance._source:
             memo = instance._reset()
         try:
             value: _T = memo[self.name]
@@ -93,14 +93,14 @@ class Settings:
 
     def _reset(self) -> dict[str, Any]:
         self._memo = {}
-        self._source = _LAZY.get("_wrapped")
+        self._source = _LAZY["_wrapped"]
         self._generation = object()
         return self._memo
 
     @property
     def generation(self) -> object:
         """An object replaced whenever settings change: part of the key of memos derived from them."""
-        if _LAZY.get("_wrapped") is not self._source:
+        if _LAZY["_wrapped"] is not self._source:
             self._reset()
         return self._generation
 

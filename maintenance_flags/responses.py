@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from http import HTTPStatus
@@ -25,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import get_template, select_template
 from django.utils import timesince, timezone, translation
+from django.utils.functional import lazy
 from django.utils.translation import gettext
 
 from maintenance_flags.conf import DEFAULT_STATUS_CODE, conf
@@ -100,17 +102,47 @@ def message_for(state: SiteState) -> str:
     return readonly_message() if state.blocks_writes_only else default_message()
 
 
+@dataclass(frozen=True)
+class ResponsePlan:
+    """What a state's maintenance response is besides its body, under the current settings: worked
+    out once per state and settings (``SiteState.derived.plan``), so a blocked request reads no
+    setting for it."""
+
+    redirect: str | None
+    refresh: int | None
+    status: int
+    logout: bool
+    generation: object
+
+
+def plan_for(state: SiteState) -> ResponsePlan:
+    """The redirect target and refresh (per site over the settings), status code and sign-out."""
+    generation = conf.generation
+    plan = state.derived.plan
+    if plan is None or plan.generation is not generation:
+        plan = state.derived.plan = ResponsePlan(
+            redirect=state.redirect_url or conf.MAINTENANCE_REDIRECT_URL,
+            refresh=state.refresh or conf.MAINTENANCE_REFRESH,
+            status=conf.MAINTENANCE_STATUS_CODE,
+            logout=conf.MAINTENANCE_LOGOUT_USERS,
+            generation=generation,
+        )
+    return plan
+
+
 def maintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse:
     """The maintenance response: 503 (or ``MAINTENANCE_STATUS_CODE``), JSON or HTML, with its
     headers; or the redirect, for a browser's GET or HEAD when one is set. With
     ``MAINTENANCE_LOGOUT_USERS``, a signed-in user served it is signed out."""
-    response = _redirect(request, state) or _rendered(request, state)
-    sign_out(request)
+    plan = plan_for(state)
+    response = _redirect(request, plan) or _rendered(request, state, plan)
+    if plan.logout:
+        sign_out(request)
     return response
 
 
-def _rendered(request: HttpRequest, state: SiteState) -> HttpResponse:
-    response = _build(request, state, render=True)
+def _rendered(request: HttpRequest, state: SiteState, plan: ResponsePlan) -> HttpResponse:
+    response = _build(request, state, plan, render=True)
     assert response is not None
     return response
 
@@ -120,27 +152,28 @@ def cached_maintenance_response(request: HttpRequest, state: SiteState) -> HttpR
 
     Nothing here touches the database or the template loaders: safe to call from async code.
     """
-    return _build(request, state, render=False)
+    return _build(request, state, plan_for(state), render=False)
 
 
 async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpResponse:
     """For async code: no thread hop unless the page has to be rendered (which may query)."""
+    plan = plan_for(state)
     response = (
-        _redirect(request, state)
-        or cached_maintenance_response(request, state)
-        or await sync_to_async(_rendered)(request, state)
+        _redirect(request, plan)
+        or _build(request, state, plan, render=False)
+        or await sync_to_async(_rendered)(request, state, plan)
     )
-    await asign_out(request)
+    if plan.logout:
+        await asign_out(request)
     return response
 
 
-def _redirect(request: HttpRequest, state: SiteState) -> HttpResponse | None:
+def _redirect(request: HttpRequest, plan: ResponsePlan) -> HttpResponse | None:
     """A 302 to the site's (or the setting's) redirect target, for a browser's GET or HEAD only:
     JSON clients and unsafe methods keep the maintenance response."""
-    url = state.redirect_url or conf.MAINTENANCE_REDIRECT_URL
-    if not url or request.method not in ("GET", "HEAD") or prefers_json(request):
+    if plan.redirect is None or request.method not in ("GET", "HEAD") or prefers_json(request):
         return None
-    response = HttpResponseRedirect(url)
+    response = HttpResponseRedirect(plan.redirect)
     response["Cache-Control"] = "no-store"
     response["X-Maintenance-Mode"] = "on"
     response["Vary"] = "Accept"
@@ -172,11 +205,14 @@ def wait_text(seconds: int) -> str:
     return timesince.timeuntil(now + timedelta(seconds=wait), now, depth=2)
 
 
-def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse | None:
+lazy_wait_text = lazy(wait_text, str)
+
+
+def _build(request: HttpRequest, state: SiteState, plan: ResponsePlan, render: bool) -> HttpResponse | None:
     as_json = prefers_json(request)
     retry_after = state.retry_after
     # The page says "in about N minutes": one body per wording, while Retry-After counts seconds.
-    key = (as_json, translation.get_language(), None if as_json else rounded_wait(retry_after), conf.generation)
+    key = (as_json, translation.get_language(), None if as_json else rounded_wait(retry_after), plan.generation)
     bodies = state.derived.bodies
     body = bodies.get(key)
     if body is None:
@@ -185,14 +221,14 @@ def _build(request: HttpRequest, state: SiteState, render: bool) -> HttpResponse
         else:
             if not render:  # a page not made yet, or one made for each request
                 return None
-            page, reused = render_page(request, _context(state, retry_after))
+            page, reused = render_page(request, _context(state, plan, retry_after))
             body = (page.encode(), "text/html; charset=utf-8")
             if not reused:
-                return _response(body, retry_after, state)
+                return _response(body, retry_after, plan)
         if len(bodies) >= MEMO_SIZE:
             bodies.clear()
         bodies[key] = body
-    return _response(body, retry_after, state)
+    return _response(body, retry_after, plan)
 
 
 def _problem(state: SiteState) -> bytes:
@@ -214,29 +250,24 @@ def _phrase(status: int) -> str:
         return gettext("Down for maintenance")
 
 
-def refresh_for(state: SiteState) -> int | None:
-    """Seconds after which the page reloads itself (``Refresh``): per site over the setting."""
-    return state.refresh or conf.MAINTENANCE_REFRESH
-
-
-def _context(state: SiteState, retry_after: int) -> dict[str, Any]:
+def _context(state: SiteState, plan: ResponsePlan, retry_after: int) -> dict[str, Any]:
     return {
-        "refresh": refresh_for(state),
+        "refresh": plan.refresh,
         "site": state.site,
         "message": message_for(state),
         "retry_after": retry_after,
         "retry_at": timezone.now() + timedelta(seconds=retry_after),
-        "retry_in": wait_text(retry_after),
+        "retry_in": lazy_wait_text(retry_after),  # worked out only if the page shows it
         "ends_at": state.ends_at,
         "readonly": state.blocks_writes_only,
     }
 
 
-def _response(body: tuple[bytes, str], retry_after: int, state: SiteState) -> HttpResponse:
+def _response(body: tuple[bytes, str], retry_after: int, plan: ResponsePlan) -> HttpResponse:
     content, content_type = body
     response = HttpResponse(
         content,
-        status=conf.MAINTENANCE_STATUS_CODE,
+        status=plan.status,
         headers={
             "Content-Type": content_type,
             "Retry-After": str(retry_after),
@@ -245,8 +276,8 @@ def _response(body: tuple[bytes, str], retry_after: int, state: SiteState) -> Ht
             "Vary": "Accept",
         },
     )
-    if refresh := refresh_for(state):
-        response["Refresh"] = str(refresh)
+    if plan.refresh:
+        response["Refresh"] = str(plan.refresh)
     # Django's log_response() skips responses already logged: no ERROR line, no admin mail.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response

@@ -100,8 +100,9 @@ class Snapshot:
 
     def site_for(self, request: HttpRequest) -> Site | None:
         """``Site.objects.get_current(request)``, answered from memory."""
-        if conf.SITE_ID is not None:
-            return self.sites_by_id.get(conf.SITE_ID)
+        site_id = conf.SITE_ID
+        if site_id is not None:
+            return self.sites_by_id.get(site_id)
         try:
             host = request.get_host()
         except DisallowedHost:

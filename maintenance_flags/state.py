@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from django.contrib.sites.models import Site
 
     from maintenance_flags.decisions import Verdict
+    from maintenance_flags.responses import ResponsePlan
 
 
 @dataclass
@@ -46,6 +47,8 @@ class StateDerived:
     verdicts: dict[tuple[bool, str | None, bool], Verdict] = field(default_factory=dict)
     #: (JSON?, language, wait shown, settings generation) -> (content, Content-Type)
     bodies: dict[tuple[bool, str | None, int | None, object], tuple[bytes, str]] = field(default_factory=dict)
+    #: the response plan for the current settings (filled by :mod:`~maintenance_flags.responses`)
+    plan: ResponsePlan | None = None
 
 
 @dataclass(frozen=True)

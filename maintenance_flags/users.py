@@ -15,8 +15,6 @@ from django.contrib.auth import alogout, logout
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
 
-from maintenance_flags.conf import conf
-
 logger = logging.getLogger("maintenance_flags")
 
 
@@ -24,21 +22,31 @@ def _user_failed(exc: Exception) -> None:
     logger.warning("Could not load the user; treating the request as anonymous", exc_info=exc)
 
 
+AUTH_MIDDLEWARE_MODULE = "django.contrib.auth.middleware"
+
+
+def _lazy_state(user: Any) -> dict[str, Any] | None:
+    """A still-unloaded lazy user's own attributes (read without going through the proxy), else None."""
+    if not isinstance(user, SimpleLazyObject):
+        return None
+    own: dict[str, Any] = object.__getattribute__(user, "__dict__")
+    return own if own.get("_wrapped") is empty else None
+
+
 def _unloaded(user: Any) -> bool:
-    return isinstance(user, SimpleLazyObject) and user._wrapped is empty
+    return _lazy_state(user) is not None
 
 
 def _from_auth_middleware(user: Any) -> bool:
-    """The lazy user that ``AuthenticationMiddleware`` set (its ``auser()`` gives the same user)."""
-    setup = user.__dict__.get("_setupfunc")
-    return getattr(setup, "__module__", None) == "django.contrib.auth.middleware"
+    """The unloaded lazy user that ``AuthenticationMiddleware`` set (its ``auser()`` gives the same)."""
+    own = _lazy_state(user)
+    return own is not None and getattr(own.get("_setupfunc"), "__module__", None) == AUTH_MIDDLEWARE_MODULE
 
 
 def surely_anonymous(request: HttpRequest) -> bool:
     """The user is still AuthenticationMiddleware's unloaded lazy object and there is no session:
     loading it would only give AnonymousUser, at the cost of a session lookup (and ``Vary: Cookie``)."""
-    user = getattr(request, "user", None)
-    if not _unloaded(user) or not _from_auth_middleware(user):
+    if not _from_auth_middleware(getattr(request, "user", None)):
         return False  # loaded, or another middleware's user: that one decides
     session = getattr(request, "session", None)
     return session is not None and getattr(session, "session_key", "") is None
@@ -68,7 +76,7 @@ async def aload_user(request: HttpRequest) -> Any:
     user = getattr(request, "user", None)
     auser = getattr(request, "auser", None)
     try:
-        if _unloaded(user) and auser is not None and _from_auth_middleware(user):
+        if auser is not None and _from_auth_middleware(user):
             return await auser()
     except Exception as exc:
         _user_failed(exc)
@@ -79,16 +87,14 @@ async def aload_user(request: HttpRequest) -> Any:
 
 
 def sign_out(request: HttpRequest) -> None:
-    """With ``MAINTENANCE_LOGOUT_USERS``, sign out a signed-in user who was not let through
-    (the session is flushed), so they sign in again once maintenance is over."""
-    if conf.MAINTENANCE_LOGOUT_USERS:
-        user = load_user(request)
-        if user is not None and user.is_authenticated:
-            logout(request)
+    """Sign out a signed-in user (the session is flushed), so they sign in again once maintenance
+    is over: for a user who was not let through, with ``MAINTENANCE_LOGOUT_USERS``."""
+    user = load_user(request)
+    if user is not None and user.is_authenticated:
+        logout(request)
 
 
 async def asign_out(request: HttpRequest) -> None:
-    if conf.MAINTENANCE_LOGOUT_USERS:
-        user = await aload_user(request)
-        if user is not None and user.is_authenticated:
-            await alogout(request)
+    user = await aload_user(request)
+    if user is not None and user.is_authenticated:
+        await alogout(request)
