@@ -20,6 +20,7 @@ from django.urls import Resolver404, resolve
 from maintenance_flags import bypass, exemptions, redirects
 from maintenance_flags.conf import conf
 from maintenance_flags.names import REASON_SITE
+from maintenance_flags.responses import plan_for
 from maintenance_flags.snapshot import Snapshot
 from maintenance_flags.state import SiteState, overrides, state_for_request, state_for_site_id
 from maintenance_flags.store import store
@@ -145,7 +146,7 @@ def evaluate(request: HttpRequest, snapshot: Snapshot, force: bool = False) -> V
 
 def _redirect_target(request: HttpRequest, state: SiteState) -> bool:
     """The request is for the redirect target's own page on this host: never redirected (no loop)."""
-    url = state.redirect_url or conf.MAINTENANCE_REDIRECT_URL
+    url = plan_for(state).redirect  # per site over the setting, worked out once per state
     return url is not None and redirects.path_on_this_host(url, request) == request.path
 
 

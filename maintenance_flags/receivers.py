@@ -8,13 +8,13 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.contrib.sites.models import Site
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models.signals import post_delete, post_migrate, post_save, pre_save
 
 from maintenance_flags import audit
 from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 from maintenance_flags.names import readonly_switch_name, site_switch_name, switch_model
-from maintenance_flags.schema import database_answers
+from maintenance_flags.schema import database_answers, missing_tables
 from maintenance_flags.store import store
 from maintenance_flags.switches import ensure_switches
 
@@ -47,9 +47,8 @@ def _ensure_switches(site_ids: Callable[[], list[int]], using: str) -> None:
         with transaction.atomic(using=using):  # a failure must not break the caller's transaction
             ensure_switches(site_ids(), using=using)
     except DatabaseError:
-        tables = set(connections[using].introspection.table_names()) if database_answers(using) else set()
         needed = {switch_model()._meta.db_table, Site._meta.db_table}
-        if tables and not needed <= tables:
+        if database_answers(using) and needed & set(missing_tables()):
             logger.warning(
                 "maintenance_flags: the maintenance switches will be created when `manage.py migrate` "
                 "has created the tables of waffle and django.contrib.sites"

@@ -160,7 +160,7 @@ async def amaintenance_response(request: HttpRequest, state: SiteState) -> HttpR
     plan = plan_for(state)
     response = (
         _redirect(request, plan)
-        or _build(request, state, plan, render=False)
+        or cached_maintenance_response(request, state)
         or await sync_to_async(_rendered)(request, state, plan)
     )
     if plan.logout:
