@@ -11,7 +11,7 @@ from django.utils import timezone
 from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL, SwitchDetail
-from tests.utils import run
+from tests.utils import active, run
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +23,6 @@ def admin(django_user_model: type[User]) -> Client:
     client = Client()
     client.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
     return client
-
-
-def active(name: str) -> bool:
-    return bool(Switch.objects.get(name=name).active)
 
 
 def test_index_lists_our_section(admin: Client) -> None:

@@ -14,6 +14,7 @@ from waffle.models import Switch
 
 from maintenance_flags.models import IgnoredURL
 from maintenance_flags.switches import set_switch
+from tests.utils import active
 
 # The schema django-maintenancemode-2's migrations leave behind (0001–0003), in portable SQL.
 LEGACY_TABLES = (
@@ -59,10 +60,6 @@ def run(*args: str) -> str:
     out = StringIO()
     call_command("import_maintenancemode2", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def active(name: str) -> bool:
-    return bool(Switch.objects.get(name=name).active)
 
 
 def ignored() -> list[tuple[int | None, str, str]]:

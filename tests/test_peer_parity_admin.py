@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.contrib.sites.models import Site
 from django.core.management import call_command
 from django.test import Client
-from waffle.models import Switch
 
 from maintenance_flags.models import MaintenanceEvent, SwitchDetail
+from tests.utils import switch_detail, switch_on
 
 pytestmark = pytest.mark.django_db
 
@@ -34,14 +34,8 @@ def admin(django_user_model: Any) -> Client:
     return client
 
 
-def active(name: str) -> bool:
-    switch = Switch.objects.filter(name=name).first()
-    return bool(switch and switch.active)
-
-
 def detail(name: str = SITE) -> tuple[str, int | None]:
-    row = SwitchDetail.objects.get(switch_name=name)
-    return row.redirect_url, row.refresh
+    return switch_detail(name)
 
 
 def page_messages(response: object) -> str:
@@ -63,7 +57,7 @@ def test_the_page_has_redirect_and_refresh_fields(admin: Client) -> None:
 def test_turning_a_site_on_with_a_redirect_and_refresh(admin: Client) -> None:
     response = admin.post(URL, {**SHOWN_OFF, "site-1": "on", "redirect-site-1": "/status/", "refresh-site-1": "30"})
     assert response.status_code == 302
-    assert active(SITE)
+    assert switch_on(SITE)
     assert detail() == ("/status/", 30)
     html = admin.get(URL).content.decode()
     assert 'name="redirect-site-1" value="/status/"' in html
@@ -83,7 +77,7 @@ def test_every_site(admin: Client) -> None:
             "refresh-all-sites": "60",
         },
     )
-    assert active(GLOBAL) and not active(SITE)
+    assert switch_on(GLOBAL) and not switch_on(SITE)
     assert detail(GLOBAL) == ("https://status.example.com/", 60)
     assert 'value="https://status.example.com/"' in admin.get(URL).content.decode()
 
@@ -157,7 +151,7 @@ def test_invalid_values_change_nothing_and_say_why(admin: Client, field: str, va
     text = page_messages(response)
     assert text.startswith("Nothing was changed: ")
     assert error in text
-    assert not active(SITE) and not active(GLOBAL)
+    assert not switch_on(SITE) and not switch_on(GLOBAL)
     assert not SwitchDetail.objects.exists()
 
 
@@ -169,8 +163,8 @@ def test_every_problem_is_named(admin: Client) -> None:
 
 def test_read_only_does_not_take_them(admin: Client) -> None:
     admin.post(URL, {**SHOWN_OFF, "readonly-site-1": "on", "redirect-site-1": "/status/", "refresh-site-1": "30"})
-    assert active("maintenance_readonly_site_1")
-    assert not active(SITE)
+    assert switch_on("maintenance_readonly_site_1")
+    assert not switch_on(SITE)
     assert not SwitchDetail.objects.filter(switch_name=SITE).exists()
     assert SwitchDetail.objects.get(switch_name="maintenance_readonly_site_1").redirect_url == ""
 

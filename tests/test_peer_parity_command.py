@@ -15,12 +15,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
-from waffle.models import Switch
 
 from maintenance_flags.management.commands.import_maintenance_mode import REASON, SETTINGS_MAP, state_file_path
 from maintenance_flags.models import MaintenanceEvent, MaintenanceWindow, SwitchDetail
 from maintenance_flags.switch_options import redirect_target, refresh_seconds
 from maintenance_flags.switches import set_switch
+from tests.utils import switch_detail, switch_on
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +39,8 @@ def status() -> dict[str, Any]:
     return document
 
 
-def active(name: str) -> bool:
-    switch = Switch.objects.filter(name=name).first()
-    return bool(switch and switch.active)
-
-
 def detail(name: str = SITE) -> tuple[str, int | None]:
-    row = SwitchDetail.objects.get(switch_name=name)
-    return row.redirect_url, row.refresh
+    return switch_detail(name)
 
 
 # --- setmaintenance on --redirect / --refresh -----------------------------------------------
@@ -66,7 +60,7 @@ def test_on_with_redirect_and_refresh_per_site() -> None:
 def test_on_all_with_an_absolute_redirect() -> None:
     run("on", "--all", "--redirect", "https://status.example.com/", "--refresh", "60")
     assert detail(GLOBAL) == ("https://status.example.com/", 60)
-    assert not active(SITE)
+    assert not switch_on(SITE)
     document = status()
     assert document["all_sites"] == {
         "on": True,
@@ -110,14 +104,14 @@ def test_off_clears_them() -> None:
 def test_an_invalid_redirect_is_refused_and_changes_nothing(value: str) -> None:
     with pytest.raises(CommandError, match=r"^--redirect: .* is not a path starting with / or an absolute http"):
         run("on", "--redirect", value)
-    assert not active(SITE)
+    assert not switch_on(SITE)
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "86401", "1.5", "+5", "\u0663", "1e3"])
 def test_an_invalid_refresh_is_refused_and_changes_nothing(value: str) -> None:
     with pytest.raises(CommandError, match=r"^--refresh: .* is not a whole number of seconds from 1 to 86400\.$"):
         run("on", "--all", "--refresh", value)
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
 
 
 def test_the_longest_refresh_is_a_day() -> None:
@@ -192,8 +186,8 @@ def test_import_on_turns_the_global_switch_on(state_file: Path) -> None:
     state_file.write_text("1\n")
     out = imported("--state-file", str(state_file))
     assert f"global switch {GLOBAL}: turned on." in out
-    assert active(GLOBAL)
-    assert not active(SITE)
+    assert switch_on(GLOBAL)
+    assert not switch_on(SITE)
     event = MaintenanceEvent.objects.get()
     assert (event.source, event.reason, event.active, event.site_id) == ("command", REASON, True, None)
     assert "No MAINTENANCE_MODE* setting found" in out
@@ -207,7 +201,7 @@ def test_import_off_leaves_the_global_switch_alone(state_file: Path, content: st
     state_file.write_text(content)
     out = imported("--state-file", str(state_file))
     assert f"django-maintenance-mode is off: the global switch {GLOBAL} is left {'on' if on_before else 'off'}." in out
-    assert active(GLOBAL) is on_before
+    assert switch_on(GLOBAL) is on_before
 
 
 def test_dry_run_changes_nothing(state_file: Path) -> None:
@@ -215,7 +209,7 @@ def test_dry_run_changes_nothing(state_file: Path) -> None:
     out = imported("--state-file", str(state_file), "--dry-run")
     assert f"global switch {GLOBAL}: would turn on." in out
     assert out.rstrip().endswith("Dry run: nothing was changed.")
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
     set_switch(GLOBAL, True)
     assert f"{GLOBAL}: already on." in imported("--state-file", str(state_file), "--dry-run")
 
@@ -247,13 +241,13 @@ def test_a_schedule_to_come_becomes_a_window(state_file: Path) -> None:
     assert (window.site_id, window.starts_at, window.ends_at) == (None, start, None)
     assert "already a window for every site" in imported("--state-file", str(state_file))
     assert MaintenanceWindow.objects.count() == 1
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
 
 
 def test_a_schedule_that_ended_changes_nothing(state_file: Path) -> None:
     state_file.write_text(json.dumps({"start": "2020-01-01T00:00:00+00:00", "end": "2020-01-01T02:00:00+00:00"}))
     assert "scheduled maintenance ended at 2020-01-01T02:00:00+00:00" in imported("--state-file", str(state_file))
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
 
 
 @pytest.mark.parametrize(
@@ -275,7 +269,7 @@ def test_a_file_that_is_no_state_is_an_error(state_file: Path, content: str, err
         CommandError, match=r"is not a django-maintenance-mode state file: .*" + error.replace("[", r"\[")
     ):
         imported("--state-file", str(state_file))
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
 
 
 def test_an_unreadable_state_file_is_an_error(tmp_path: Path, state_file: Path) -> None:
@@ -294,7 +288,7 @@ def test_the_state_file_setting_is_read(settings: Any, state_file: Path) -> None
     assert f"No state file at {state_file}: nothing to carry over" in out  # a message, not an error
     state_file.write_text("1")
     assert "turned on" in imported()
-    assert active(GLOBAL)
+    assert switch_on(GLOBAL)
 
 
 @pytest.mark.usefixtures("no_legacy_settings")
@@ -324,7 +318,7 @@ def test_the_maintenance_mode_setting_overrides_the_file(settings: Any, state_fi
     settings.MAINTENANCE_MODE = True
     out = imported()
     assert "MAINTENANCE_MODE = True in settings overrides the state file: using it." in out
-    assert active(GLOBAL)
+    assert switch_on(GLOBAL)
     settings.MAINTENANCE_MODE = None  # django-maintenance-mode's default: the file decides
     assert "is off: the global switch" in imported()
 
@@ -335,7 +329,7 @@ def test_another_state_backend_is_not_read(settings: Any) -> None:
     assert (
         "MAINTENANCE_MODE_STATE_BACKEND is 'maintenance_mode.backends.CacheBackend', which keeps no local file" in out
     )
-    assert not active(GLOBAL)
+    assert not switch_on(GLOBAL)
 
 
 @pytest.mark.usefixtures("no_legacy_settings")

@@ -19,15 +19,11 @@ from maintenance_flags.audit import acting
 from maintenance_flags.models import MaintenanceEvent, MaintenanceWindow, SwitchDetail
 from maintenance_flags.signals import maintenance_started
 from maintenance_flags.switches import set_switch
-from tests.utils import run
+from tests.utils import active, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.django_db
-
-
-def active(name: str) -> bool:
-    return bool(Switch.objects.get(name=name).active)
 
 
 def test_status_lists_every_site_then_global() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
+from waffle.models import Switch
 
 import maintenance_flags
 from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
@@ -43,3 +44,22 @@ def run(*args: str) -> str:
 def turn(on: bool, site_id: int | None = 1) -> None:
     """Turn a site's switch (or, with ``site_id=None``, the global one) on or off."""
     set_switch(ALL_SITES_SWITCH if site_id is None else site_switch_name(site_id), on)
+
+
+def active(name: str) -> bool:
+    """The switch's ``active`` (it must exist)."""
+    return bool(Switch.objects.get(name=name).active)
+
+
+def switch_on(name: str) -> bool:
+    """The switch exists and is active."""
+    switch = Switch.objects.filter(name=name).first()
+    return bool(switch and switch.active)
+
+
+def switch_detail(name: str) -> tuple[str, int | None]:
+    """The switch detail's redirect target and refresh."""
+    from maintenance_flags.models import SwitchDetail
+
+    row = SwitchDetail.objects.get(switch_name=name)
+    return row.redirect_url, row.refresh
