@@ -31,7 +31,7 @@ sysdeps:
 # All wheels: no system packages, no root.
 $(VENV)/.installed-base: pyproject.toml requirements.lock | $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -c requirements.lock -e . \
-	  --group test --group lint --group dev
+	  --group test --group celery-beat --group lint --group dev
 	touch $@
 
 # Everything the lock pins, mysqlclient too (it builds against libmariadb-dev: after sysdeps).
@@ -87,7 +87,7 @@ coverage: venv-base
 
 # Regenerate the lock file from pyproject.toml (all dependency groups, for Python 3.11+).
 lock: $(BIN)/python
-	$(UV) pip compile pyproject.toml --group test --group mariadb --group lint --group dev \
+	$(UV) pip compile pyproject.toml --group test --group celery-beat --group mariadb --group lint --group dev \
 	  --python-version 3.11 --quiet -o requirements.lock
 
 clean:

@@ -8,8 +8,8 @@
 
 Each cell gets its own uv-made virtualenv with the project, its `test` dependency group
 (and `mariadb` for the MariaDB cells) pinned by requirements.lock, and the cell's Django (the
-lock's Django pin is dropped). The suite runs with `-m "not browser"` on two xdist workers;
-the database comes from ``MF_DB`` like everywhere else in the project.
+lock's Django pin is dropped). The suite runs with `-m "not browser and not celery"` (`make test`
+runs the Celery processes) on two xdist workers; the database comes from ``MF_DB`` like everywhere else in the project.
 
 Each cell writes its coverage data to .nox/coverage/.coverage.<cell>; `make matrix` combines
 them (with `make test`'s .coverage when present) and reports: by hand,
@@ -102,7 +102,7 @@ def tests(session: nox.Session, django: str, db: str) -> None:
             "-m",
             "pytest",
             "-m",
-            "not browser",
+            "not browser and not celery",
             "-n",
             "2",
             "-p",

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from maintenance_flags import exemptions, redirects
-from maintenance_flags.conf import FAIL_MODES, MAX_REFRESH, MAX_RETRY_AFTER
+from maintenance_flags.conf import FAIL_MODES, MAX_REFRESH, MAX_RETRY_AFTER, is_names
 
 MIDDLEWARE_PATH = "maintenance_flags.middleware.MaintenanceModeMiddleware"
 AUTH_MIDDLEWARE_PATH = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -160,6 +160,9 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     names = getattr(settings, "MAINTENANCE_IGNORED_URL_NAMES", [])
     if isinstance(names, str) or not hasattr(names, "__iter__") or not all(isinstance(n, str) for n in names):
         errors.append(_setting_error("MAINTENANCE_IGNORED_URL_NAMES", "must be a list of URL names (strings)"))
+    for name, what in (("MAINTENANCE_CELERY_EXEMPT_QUEUES", "queue"), ("MAINTENANCE_CELERY_BEAT_ALLOWED", "task")):
+        if not is_names(getattr(settings, name, [])):
+            errors.append(_setting_error(name, f"must be a list of {what} names (strings)"))
     template = getattr(settings, "MAINTENANCE_503_TEMPLATE", None)
     if template is not None and not isinstance(template, str):
         errors.append(_setting_error("MAINTENANCE_503_TEMPLATE", "must be a template name (a string)"))

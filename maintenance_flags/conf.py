@@ -46,6 +46,16 @@ def _number(name: str, default: float, cast: type[int] | type[float]) -> Any:
         return cast(default)
 
 
+def is_names(value: Any) -> bool:
+    """A list (or tuple, set) of strings: what the ``MAINTENANCE_CELERY_*`` settings hold."""
+    return isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value)
+
+
+def _names(name: str) -> frozenset[str]:
+    value: Any = _setting(name, ())
+    return frozenset(value) if is_names(value) else frozenset()  # a wrong value: check E004
+
+
 def forget_settings(**kwargs: Any) -> None:
     """Drop the memo (connected to ``setting_changed``; call it after assigning to settings directly)."""
     conf._reset()
@@ -179,6 +189,14 @@ class Settings:
     @setting
     def MAINTENANCE_LOGOUT_USERS(self) -> bool:
         return _setting("MAINTENANCE_LOGOUT_USERS", False) is True
+
+    @setting
+    def MAINTENANCE_CELERY_EXEMPT_QUEUES(self) -> frozenset[str]:
+        return _names("MAINTENANCE_CELERY_EXEMPT_QUEUES")
+
+    @setting
+    def MAINTENANCE_CELERY_BEAT_ALLOWED(self) -> frozenset[str]:
+        return _names("MAINTENANCE_CELERY_BEAT_ALLOWED")
 
     @setting
     def SITE_ID(self) -> int | None:

@@ -125,3 +125,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"maintenance_flags": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# Celery (testproject/celery.py): the demo's worker and the background-work tests.
+CELERY_BROKER_URL = os.environ.get("MF_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MF_CELERY_QUEUE", "celery")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True

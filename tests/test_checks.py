@@ -96,6 +96,10 @@ def test_e003_waffle_missing() -> None:
         {"MAINTENANCE_IGNORED_URL_NAMES": "api:*"},
         {"MAINTENANCE_IGNORED_URL_NAMES": [1]},
         {"MAINTENANCE_ANNOUNCE_BEFORE": -5},
+        {"MAINTENANCE_CELERY_EXEMPT_QUEUES": "emails"},
+        {"MAINTENANCE_CELERY_EXEMPT_QUEUES": ["emails", 3]},
+        {"MAINTENANCE_CELERY_BEAT_ALLOWED": "app.tasks.ping"},
+        {"MAINTENANCE_CELERY_BEAT_ALLOWED": None},
     ],
 )
 def test_e004_bad_settings(overrides: dict[str, object]) -> None:

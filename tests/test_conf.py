@@ -88,3 +88,13 @@ def test_bad_numbers_in_settings_fall_back_to_defaults(name: str, value: Any) ->
         response = Client().get("/")
     assert response.status_code == 503
     assert response["Retry-After"] == "3600"
+
+
+def test_celery_name_lists(settings: Any) -> None:
+    assert not conf.MAINTENANCE_CELERY_EXEMPT_QUEUES
+    settings.MAINTENANCE_CELERY_EXEMPT_QUEUES = ["emails", "sms"]
+    settings.MAINTENANCE_CELERY_BEAT_ALLOWED = ("app.tasks.ping",)
+    assert sorted(conf.MAINTENANCE_CELERY_EXEMPT_QUEUES) == ["emails", "sms"]
+    assert sorted(conf.MAINTENANCE_CELERY_BEAT_ALLOWED) == ["app.tasks.ping"]
+    settings.MAINTENANCE_CELERY_EXEMPT_QUEUES = "emails"  # E004: not a list, so no queue is exempt
+    assert not conf.MAINTENANCE_CELERY_EXEMPT_QUEUES

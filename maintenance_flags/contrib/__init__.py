@@ -1,0 +1,1 @@
+"""Guards for work that does not come through the HTTP middleware: Celery, Channels."""

@@ -1,0 +1,18 @@
+"""The demo's Celery app, guarded by maintenance_flags: ``celery -A testproject.celery worker``.
+
+The broker is ``MF_CELERY_BROKER`` (Redis on 127.0.0.1 by default; the tests also use RabbitMQ).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from maintenance_flags.contrib.celery import install
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
+
+app = Celery("testproject", include=["testproject.tasks"])
+app.config_from_object("django.conf:settings", namespace="CELERY")
+install(app)

@@ -1,0 +1,92 @@
+"""Real Celery workers on real Redis and RabbitMQ: nothing runs during maintenance, nothing is lost.
+
+A prefork worker (2 processes, Celery's default prefetch of 4 per process, early acks) runs
+``testproject.record``, which writes each run down in Redis; the test turns maintenance on
+and off in the database, as ``setmaintenance`` would, and counts the runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+from tests.celery_support import BROKERS, Broker, Journal, now, started, worker
+from tests.servers import db_env, wait_until
+from tests.utils import turn
+
+pytestmark = [pytest.mark.celery, pytest.mark.servers, pytest.mark.django_db(transaction=True)]
+
+TTL = 1.0
+TICK = 0.5
+# A loaded 2-core machine: polling the journal, starting processes.
+MARGIN = 1.5
+
+
+@pytest.fixture(params=sorted(BROKERS))
+def broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
+    made = Broker(request.param, BROKERS[request.param])
+    yield made
+    made.cleanup([made.queue("main"), made.queue("exempt")])
+
+
+def env() -> dict[str, str]:
+    return {**db_env(connection.settings_dict), "MF_STATE_TTL": str(TTL)}
+
+
+def test_paused_held_restarted_and_run_exactly_once(broker: Broker) -> None:
+    main, exempt = broker.queue("main"), broker.queue("exempt")
+    journal = Journal(broker.journal_key)
+    sender = broker.sender()
+
+    def send(label: str, queue: str = main, seconds: float = 0.0) -> None:
+        sender.send_task("testproject.record", args=[broker.journal_key, label, seconds], queue=queue)
+
+    settings = {"MAINTENANCE_CELERY_EXEMPT_QUEUES": [exempt]}
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(started(worker(env(), broker, [main, exempt], **settings)))
+        # Two long tasks take both processes; six more are prefetched behind them.
+        send("long-1", seconds=4)
+        send("long-2", seconds=4)
+        for n in range(6):
+            send(f"before-{n}")
+        wait_until(lambda: {"long-1", "long-2"} <= set(journal.started()), 15, what="the long tasks start")
+
+        turn(True)
+        on_at = now()
+        first.wait_for("Celery worker paused", timeout=TTL + TICK + MARGIN)
+        for n in range(5):
+            send(f"during-{n}")
+        send("exempt-1", queue=exempt)
+        wait_until(lambda: "exempt-1" in journal.finished(), 10, what="the exempt queue keeps running")
+        # The running tasks finish; the prefetched ones and the ones sent now wait.
+        wait_until(lambda: {"long-1", "long-2"} <= set(journal.finished()), 10, what="the running tasks finish")
+        assert "paused: site 1 is in maintenance" in first.log()
+
+        # A deploy: warm shutdown and a new worker while the site is still down.
+        first.stop()
+        second = stack.enter_context(started(worker(env(), broker, [main, exempt], **settings)))
+        second.wait_for("Celery worker paused")
+        send("exempt-2", queue=exempt)
+        wait_until(lambda: "exempt-2" in journal.finished(), 10, what="the exempt queue runs after the restart")
+        held = [label for label, runs in journal.started().items() if label.startswith(("before", "during"))]
+        late = [
+            label for label, runs in journal.started().items() if any(t > on_at + TTL + TICK + MARGIN for t in runs)
+        ]
+        assert held == [], "tasks started during maintenance"
+        assert set(late) <= {"exempt-1", "exempt-2"}
+
+        turn(False)
+        off_at = now()
+        second.wait_for("Celery worker resumed", timeout=TTL + TICK + MARGIN)
+        expected = {"long-1", "long-2", "exempt-1", "exempt-2", *(f"before-{n}" for n in range(6))}
+        expected |= {f"during-{n}" for n in range(5)}
+        wait_until(lambda: set(journal.finished()) == expected, 20, what="every task runs after maintenance")
+
+    runs = journal.started()
+    assert {label: len(times) for label, times in runs.items() if len(times) != 1} == {}, "a task ran twice"
+    assert sorted(journal.finished()) == sorted(expected)
+    held_starts = [min(times) for label, times in runs.items() if label.startswith(("before", "during"))]
+    assert min(held_starts) >= off_at
