@@ -40,7 +40,7 @@ def is_down(state: SiteState) -> bool:
 
 
 def describe(state: SiteState) -> str:
-    """"site 1 is in maintenance", for log lines."""
+    """For log lines: 'site 1 is in maintenance'."""
     what = "in maintenance" if state.active else "read-only"
     return f"site {state.site_id} is {what}" if state.site_id is not None else f"the site is {what}"
 

@@ -163,8 +163,11 @@ class CeleryProcess:
             self._dir = None
 
 
-def worker(env: Mapping[str, str], broker: Broker, queues: list[str], **settings: Any) -> CeleryProcess:
-    """A prefork worker with two processes and Celery's default prefetch (4 per process)."""
+def worker(
+    env: Mapping[str, str], broker: Broker, queues: list[str], settings: Mapping[str, Any] | None = None, url: str = ""
+) -> CeleryProcess:
+    """A prefork worker with two processes and Celery's default prefetch (4 per process), on the
+    broker (or at ``url``: the same broker through a proxy)."""
     args = [
         "worker",
         f"--queues={','.join(queues)}",
@@ -176,8 +179,8 @@ def worker(env: Mapping[str, str], broker: Broker, queues: list[str], **settings
         "--without-heartbeat",
         "--loglevel=INFO",
     ]
-    full_env = {**env, "MF_CELERY_BROKER": broker.url, "MF_CELERY_QUEUE": queues[0], "MF_REDIS_URL": REDIS_URL}
-    return CeleryProcess(full_env, args, settings)
+    full_env = {**env, "MF_CELERY_BROKER": url or broker.url, "MF_CELERY_QUEUE": queues[0], "MF_REDIS_URL": REDIS_URL}
+    return CeleryProcess(full_env, args, dict(settings or {}))
 
 
 @contextlib.contextmanager

@@ -8,13 +8,14 @@ and off in the database, as ``setmaintenance`` would, and counts the runs.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import pytest
 from django.db import connection
 
 from tests.celery_support import BROKERS, Broker, Journal, now, started, worker
-from tests.servers import db_env, wait_until
+from tests.servers import TcpProxy, db_env, wait_until
 from tests.utils import turn
 
 pytestmark = [pytest.mark.celery, pytest.mark.servers, pytest.mark.django_db(transaction=True)]
@@ -46,7 +47,7 @@ def test_paused_held_restarted_and_run_exactly_once(broker: Broker) -> None:
 
     settings = {"MAINTENANCE_CELERY_EXEMPT_QUEUES": [exempt]}
     with contextlib.ExitStack() as stack:
-        first = stack.enter_context(started(worker(env(), broker, [main, exempt], **settings)))
+        first = stack.enter_context(started(worker(env(), broker, [main, exempt], settings)))
         # Two long tasks take both processes; six more are prefetched behind them.
         send("long-1", seconds=4)
         send("long-2", seconds=4)
@@ -67,7 +68,7 @@ def test_paused_held_restarted_and_run_exactly_once(broker: Broker) -> None:
 
         # A deploy: warm shutdown and a new worker while the site is still down.
         first.stop()
-        second = stack.enter_context(started(worker(env(), broker, [main, exempt], **settings)))
+        second = stack.enter_context(started(worker(env(), broker, [main, exempt], settings)))
         second.wait_for("Celery worker paused")
         send("exempt-2", queue=exempt)
         wait_until(lambda: "exempt-2" in journal.finished(), 10, what="the exempt queue runs after the restart")
@@ -90,3 +91,43 @@ def test_paused_held_restarted_and_run_exactly_once(broker: Broker) -> None:
     assert sorted(journal.finished()) == sorted(expected)
     held_starts = [min(times) for label, times in runs.items() if label.startswith(("before", "during"))]
     assert min(held_starts) >= off_at
+
+
+def test_broker_down_when_pausing_and_when_resuming() -> None:
+    """The worker loses the broker as maintenance starts and again as it ends: it reconnects,
+    pauses (or resumes) then, and every task still runs exactly once, after maintenance."""
+    broker = Broker("redis", BROKERS["redis"])
+    main = broker.queue("main")
+    journal = Journal(broker.journal_key)
+    sender = broker.sender()  # straight to Redis: the tasks are sent while the worker's link is cut
+    proxy = TcpProxy(6379).open()
+    try:
+        with started(worker(env(), broker, [main], url=f"redis://127.0.0.1:{proxy.port}/0")) as process:
+            sender.send_task("testproject.record", args=[broker.journal_key, "before"], queue=main)
+            wait_until(lambda: "before" in journal.finished(), 10, what="a task runs before maintenance")
+
+            # The link breaks as maintenance starts: the consumer reconnects (Celery retries after
+            # 2 s), and the guard pauses the queues before it consumes again.
+            proxy.close()
+            turn(True)
+            for n in range(4):
+                sender.send_task("testproject.record", args=[broker.journal_key, f"during-{n}"], queue=main)
+            time.sleep(1)
+            proxy.open()
+            process.wait_for("Celery worker paused", timeout=15)
+            time.sleep(TTL + TICK)
+            assert not [label for label in journal.started() if label.startswith("during")]
+
+            # And again as it ends: the worker resumes once it is back.
+            proxy.close()
+            turn(False)
+            time.sleep(1)
+            proxy.open()
+            process.wait_for("Celery worker resumed", timeout=15)
+            expected = {"before", *(f"during-{n}" for n in range(4))}
+            wait_until(lambda: set(journal.finished()) == expected, 20, what="every task runs after maintenance")
+            time.sleep(TICK)
+        assert {label: len(times) for label, times in journal.started().items() if len(times) != 1} == {}
+    finally:
+        proxy.close()
+        broker.cleanup([main])

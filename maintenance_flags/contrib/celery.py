@@ -58,7 +58,8 @@ class WorkerGuard(bootsteps.StartStopStep):
         c.on_task_request = self.hand_on
         worker = c.controller
         self._start: Callable[[Any], Any] | None = getattr(worker, "_process_task", None)
-        self._release: Callable[[], Any] | None = getattr(worker, "_quick_release", None)
+        # Only the prefork semaphore calls _process_task through us, and it has _quick_release.
+        self._release: Callable[[], Any] = getattr(worker, "_quick_release", _nothing)
         if self._start is not None:
             worker._process_task = self.begin
 
@@ -73,8 +74,7 @@ class WorkerGuard(bootsteps.StartStopStep):
         """Called (through the prefork semaphore) when a process is free for the request."""
         if self.down and self.holds(request):
             self.send_back(request)
-            if self._release is not None:
-                self._release()  # the slot this request took: the next request may have it
+            self._release()  # the semaphore slot this request took: the next request may have it
             return None
         assert self._start is not None
         return self._start(request)
@@ -142,11 +142,17 @@ class WorkerGuard(bootsteps.StartStopStep):
                 else:
                     c.add_task_queue(name)
         except Exception:  # broker down: the requests are held at the guard meanwhile
-            logger.warning("Could not %s the Celery queues; retrying", "pause" if self.down else "resume", exc_info=True)
+            logger.warning(
+                "Could not %s the Celery queues; retrying", "pause" if self.down else "resume", exc_info=True
+            )
             return False
         if not self.down:
             self.paused = []
         return True
+
+
+def _nothing() -> None:
+    """No semaphore to release."""
 
 
 def queue_of(app: Celery, request: Any) -> str | None:
