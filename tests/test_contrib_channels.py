@@ -1,0 +1,345 @@
+"""The Channels guard: websocket handshakes and open websockets follow maintenance as pages do."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import channels.db
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.auth import UserLazyObject
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
+from django.test import override_settings
+from waffle.models import Switch
+
+from maintenance_flags import bypass
+from maintenance_flags.contrib import channels as guard
+from maintenance_flags.contrib.channels import TICKER_NAME, MaintenanceGuard, Message, Receive, Scope, Send
+from maintenance_flags.decisions import adecide
+from maintenance_flags.models import IgnoredURL
+from maintenance_flags.names import readonly_switch_name, site_switch_name
+from maintenance_flags.store import store
+from maintenance_flags.switches import set_switch
+from tests.utils import turn
+
+pytestmark = pytest.mark.django_db
+
+TTL = 0.2
+#: what the consumer saw: "connect", or "disconnect <code>"
+seen: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _consumers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A consumer starts with no events seen. Channels closes "old" database connections around
+    each consumer step: here that would be the test's own connection, and its transaction."""
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: None)
+    seen.clear()
+    yield
+    assert not guard.tickers  # every ticker stopped with its last connection
+
+
+class Echo(AsyncWebsocketConsumer):  # type: ignore[misc]
+    """Accepts, echoes, and still talks after a disconnect (the guard must swallow that)."""
+
+    async def connect(self) -> None:
+        seen.append("connect")
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send(text_data=text_data)
+
+    async def disconnect(self, code: int) -> None:
+        seen.append(f"disconnect {code}")
+        await self.send(text_data="bye")
+
+
+class Socket:
+    """A websocket client of the guarded consumer, as ``channels.testing.WebsocketCommunicator``
+    (which cannot be imported here: ``channels.testing`` needs daphne, see django/channels#1942).
+    ``scope`` is added to the connection's scope, as the server and ``AuthMiddlewareStack`` add
+    the client and the user."""
+
+    def __init__(self, path: str = "/ws/", headers: dict[str, str] | None = None, **scope: Any) -> None:
+        pairs = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+        self.to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self.from_app: asyncio.Queue[Message] = asyncio.Queue()
+        full = {"type": "websocket", "path": path, "query_string": b"", "headers": pairs, "subprotocols": [], **scope}
+        app = MaintenanceGuard(Echo.as_asgi())
+        self.app = asyncio.create_task(app(full, self.to_app.get, self.from_app.put))
+
+    async def connect(self) -> tuple[bool, Any]:
+        """(True, None) if accepted, else (False, the close code)."""
+        self.to_app.put_nowait({"type": "websocket.connect"})
+        reply = await self.output()
+        return (True, None) if reply["type"] == "websocket.accept" else (False, reply.get("code"))
+
+    async def output(self, timeout: float = 1) -> Message:
+        async with asyncio.timeout(timeout):
+            return await self.from_app.get()
+
+    async def echo(self, text: str) -> str:
+        self.to_app.put_nowait({"type": "websocket.receive", "text": text})
+        reply = await self.output()
+        return str(reply["text"])
+
+    async def disconnect(self) -> None:
+        self.to_app.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        await self.done()
+
+    async def done(self) -> None:
+        """The application has stopped (within a second)."""
+        async with asyncio.timeout(1):
+            await self.app
+
+
+def handshake(path: str = "/ws/", headers: dict[str, str] | None = None, **scope: Any) -> tuple[bool, Any]:
+    """Open a websocket and close it again: (accepted, the close code if refused)."""
+
+    async def run() -> tuple[bool, Any]:
+        client = Socket(path, headers, **scope)
+        outcome = await client.connect()
+        await (client.disconnect() if outcome[0] else client.done())
+        return outcome
+
+    return async_to_sync(run)()
+
+
+ACCEPTED = (True, None)
+REFUSED = (False, 1013)
+
+
+def staff(django_user_model: type[User], **fields: Any) -> Any:
+    """A staff user as ``AuthMiddlewareStack`` puts it in the scope (a resolved lazy object)."""
+    user = UserLazyObject()
+    user._wrapped = django_user_model.objects.create_user("staff", is_staff=True, **fields)
+    return user
+
+
+# --- handshakes --------------------------------------------------------------------------------
+
+
+def test_accepted_when_off() -> None:
+    assert handshake() == ACCEPTED
+    assert seen == ["connect", "disconnect 1000"]
+
+
+def test_refused_during_maintenance_before_the_application_sees_it() -> None:
+    turn(True)
+    assert handshake() == REFUSED
+    assert seen == []
+
+
+@pytest.mark.parametrize("path", ["/ws/", "/healthz"])
+def test_refused_when_read_only(path: str) -> None:
+    """A websocket can write: read-only refuses it, even on a health-check path (exempt for reads)."""
+    set_switch(readonly_switch_name(1), True)
+    assert handshake(path) == REFUSED
+
+
+def test_staff_let_through(django_user_model: type[User]) -> None:
+    turn(True)
+    assert handshake(user=staff(django_user_model)) == ACCEPTED
+
+
+@pytest.mark.parametrize(("is_staff", "is_active"), [(False, True), (True, False)])
+def test_non_staff_refused(django_user_model: type[User], is_staff: bool, is_active: bool) -> None:
+    turn(True)
+    user = django_user_model.objects.create_user("visitor", is_staff=is_staff, is_active=is_active)
+    assert handshake(user=user) == REFUSED
+
+
+@override_settings(MAINTENANCE_BLOCK_STAFF=True)
+def test_block_staff_refuses_staff(django_user_model: type[User]) -> None:
+    turn(True)
+    assert handshake(user=staff(django_user_model)) == REFUSED
+
+
+@override_settings(MAINTENANCE_ALLOWED_IPS=["10.0.0.0/8"], MAINTENANCE_TRUSTED_PROXIES=["192.0.2.1"])
+@pytest.mark.parametrize(
+    ("client", "forwarded", "outcome"),
+    [
+        ("10.1.2.3", None, ACCEPTED),
+        ("192.0.2.1", "10.1.2.3", ACCEPTED),  # through the trusted proxy
+        ("203.0.113.9", "10.1.2.3", REFUSED),  # spoofed: the client is no proxy of ours
+        ("203.0.113.9", None, REFUSED),
+    ],
+)
+def test_allowed_ips(client: str, forwarded: str | None, outcome: tuple[bool, Any]) -> None:
+    turn(True)
+    headers = {"x-forwarded-for": forwarded} if forwarded else {}
+    assert handshake(headers=headers, client=[client, 50000]) == outcome
+
+
+def test_bypass_cookie() -> None:
+    turn(True)
+    _, token = bypass.issue(site_id=1)
+    assert handshake(headers={"cookie": f"{bypass.COOKIE}={token}"}) == ACCEPTED
+    assert handshake(headers={"cookie": f"{bypass.COOKIE}=forged"}) == REFUSED
+
+
+def test_ignored_path() -> None:
+    turn(True)
+    IgnoredURL.objects.create(pattern="^ws/public/")
+    assert handshake("/ws/public/feed/") == ACCEPTED
+    assert handshake("/ws/private/") == REFUSED
+
+
+@pytest.mark.parametrize("kind", ["http", "lifespan"])
+def test_other_scopes_pass_through_untouched(kind: str) -> None:
+    turn(True)
+    calls: list[tuple[Scope, Receive, Send]] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append((scope, receive, send))
+
+    async def receive() -> Message:
+        return {}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope: Scope = {"type": kind, "path": "/ws/", "method": "GET", "headers": []}
+    async_to_sync(MaintenanceGuard(inner))(scope, receive, send)
+    assert calls == [(scope, receive, send)]
+    assert calls[0][0] is scope
+
+
+# --- open websockets ---------------------------------------------------------------------------
+
+
+async def maintenance_starts_elsewhere() -> float:
+    """Turn site 1's switch on as another process would (no signal: only the TTL tells this
+    one); the moment it did."""
+    await sync_to_async(Switch.objects.filter(name=site_switch_name(1)).update)(active=True)
+    return time.monotonic()
+
+
+async def closed_within(client: Socket, started: float) -> float:
+    """The close the client gets (1013, and nothing after it); how long after ``started``."""
+    assert await client.output(timeout=TTL + 1.5) == {"type": "websocket.close", "code": 1013}
+    elapsed = time.monotonic() - started
+    await client.done()
+    assert client.from_app.empty()  # the consumer's "bye" after its disconnect was swallowed
+    return elapsed
+
+
+@override_settings(MAINTENANCE_STATE_TTL=TTL)
+def test_open_socket_closed_when_maintenance_starts() -> None:
+    turn(False)
+
+    async def run() -> float:
+        client = Socket()
+        assert (await client.connect())[0]
+        assert await client.echo("hello") == "hello"
+        return await closed_within(client, await maintenance_starts_elsewhere())
+
+    assert async_to_sync(run)() <= TTL + 1
+    assert seen == ["connect", "disconnect 1013"]
+
+
+@override_settings(MAINTENANCE_STATE_TTL=5)
+def test_open_sockets_cost_no_query_while_the_state_is_memoised(django_assert_num_queries: Any) -> None:
+    turn(False)
+    store.get()
+
+    async def run() -> None:
+        client = Socket()
+        assert (await client.connect())[0]
+        await asyncio.sleep(guard.TICK * 2.2)  # the ticker looks twice
+        assert await client.echo("hello") == "hello"
+        await client.disconnect()
+
+    with django_assert_num_queries(0):
+        async_to_sync(run)()
+
+
+@override_settings(MAINTENANCE_STATE_TTL=TTL)
+def test_staff_socket_stays_open(django_user_model: type[User]) -> None:
+    turn(False)
+    user = staff(django_user_model)
+
+    async def run() -> None:
+        visitor, member = Socket(), Socket(user=user)
+        assert (await visitor.connect())[0]
+        assert (await member.connect())[0]
+        await closed_within(visitor, await maintenance_starts_elsewhere())
+        await asyncio.sleep(TTL + guard.TICK)
+        assert await member.echo("still here") == "still here"
+        await member.disconnect()
+
+    async_to_sync(run)()
+    assert seen == ["connect", "connect", "disconnect 1013", "disconnect 1000"]
+
+
+@override_settings(MAINTENANCE_STATE_TTL=TTL)
+def test_one_ticker_for_many_sockets() -> None:
+    turn(False)
+
+    async def run() -> None:
+        clients = [Socket() for _ in range(200)]
+        assert all(accepted for accepted, _ in await asyncio.gather(*(c.connect() for c in clients)))
+        assert [t.get_name() for t in asyncio.all_tasks()].count(TICKER_NAME) == 1
+        await maintenance_starts_elsewhere()
+        closes = await asyncio.gather(*(c.output(timeout=TTL + 1.5) for c in clients))
+        assert all(close["code"] == 1013 for close in closes)
+        await asyncio.gather(*(c.done() for c in clients))
+        await asyncio.sleep(guard.TICK * 1.5)  # the ticker's next look: no connection left
+        assert TICKER_NAME not in [t.get_name() for t in asyncio.all_tasks()]
+
+    async_to_sync(run)()
+    assert seen.count("disconnect 1013") == 200
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def fail_once(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``real``, except that its first call raises."""
+    calls: list[None] = []
+
+    def once(*args: Any) -> Any:
+        calls.append(None)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(*args)
+
+    return once
+
+
+@override_settings(MAINTENANCE_STATE_TTL=TTL)
+def test_a_failed_judgement_is_logged_and_the_ticker_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    turn(False)
+
+    async def run() -> None:
+        client = Socket()
+        assert (await client.connect())[0]
+        monkeypatch.setattr(guard, "adecide", fail_once(adecide))
+        await closed_within(client, await maintenance_starts_elsewhere())
+
+    async_to_sync(run)()
+    assert "Could not check 1 websocket(s) against maintenance" in caplog.text
+    assert seen == ["connect", "disconnect 1013"]  # judged again with the next snapshot
+
+
+@override_settings(MAINTENANCE_STATE_TTL=TTL)
+def test_a_failed_look_at_the_state_is_logged_and_the_ticker_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    turn(False)
+
+    async def run() -> None:
+        client = Socket()
+        assert (await client.connect())[0]
+        monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
+        await closed_within(client, await maintenance_starts_elsewhere())
+
+    async_to_sync(run)()
+    assert "Could not check the maintenance state for websockets" in caplog.text
+    assert seen == ["connect", "disconnect 1013"]
