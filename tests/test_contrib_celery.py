@@ -128,9 +128,7 @@ def test_up_every_request_goes_on(consumer: Consumer) -> None:
     assert consumer.timer.entries == [(guard_module.TICK, guard.tick)]
 
 
-def test_down_holds_all_but_the_exempt_queues_and_resumes(
-    consumer: Consumer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_down_holds_all_but_the_exempt_queues_and_resumes(consumer: Consumer, caplog: pytest.LogCaptureFixture) -> None:
     guard = WorkerGuard(consumer)
     guard.start(consumer)
     turn(True)

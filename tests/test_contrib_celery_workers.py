@@ -49,7 +49,10 @@ def test_paused_held_restarted_and_run_exactly_once(broker: Broker, acks: str) -
     def send(label: str, queue: str = main, seconds: float = 0.0) -> None:
         sender.send_task("testproject.record", args=[broker.journal_key, label, seconds], queue=queue)
 
-    settings: dict[str, object] = {"MAINTENANCE_CELERY_EXEMPT_QUEUES": [exempt], "CELERY_TASK_ACKS_LATE": acks == "late"}
+    settings: dict[str, object] = {
+        "MAINTENANCE_CELERY_EXEMPT_QUEUES": [exempt],
+        "CELERY_TASK_ACKS_LATE": acks == "late",
+    }
     if broker.kind == "redis":
         settings["CELERY_BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 8}
     with contextlib.ExitStack() as stack:
