@@ -1,4 +1,8 @@
-"""The Channels guard: websocket handshakes and open websockets follow maintenance as pages do."""
+"""The Channels guard: websocket handshakes and open websockets follow maintenance as pages do.
+
+The clients are Channels' own test clients: ``WebsocketCommunicator`` for websockets,
+``HttpCommunicator`` (and ``ApplicationCommunicator`` for lifespan) for the scopes that pass
+through."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from typing import Any
 import channels.db
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.auth import UserLazyObject
+from channels.auth import AuthMiddlewareStack, UserLazyObject
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.testing import ApplicationCommunicator, HttpCommunicator, WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import override_settings
+from django.test import Client, override_settings
 from waffle.models import Switch
 
 from maintenance_flags import bypass
@@ -36,7 +42,10 @@ seen: list[str] = []
 @pytest.fixture(autouse=True)
 def _consumers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A consumer starts with no events seen. Channels closes "old" database connections around
-    each consumer step: here that would be the test's own connection, and its transaction."""
+    each consumer step: here that would be the test's own connection, and its transaction. The
+    communicators turn that off only while they send or receive, and a consumer also runs while
+    the test waits otherwise (the ticker tells it of a close); many communicators waiting at once
+    would also restore each other's patch in the wrong order. So it is off for the whole test."""
     monkeypatch.setattr(channels.db, "close_old_connections", lambda: None)
     seen.clear()
     yield
@@ -58,52 +67,32 @@ class Echo(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send(text_data="bye")
 
 
-class Socket:
-    """A websocket client of the guarded consumer, as ``channels.testing.WebsocketCommunicator``
-    (which cannot be imported here: ``channels.testing`` needs daphne, see django/channels#1942).
-    ``scope`` is added to the connection's scope, as the server and ``AuthMiddlewareStack`` add
-    the client and the user."""
+def socket(path: str = "/ws/", headers: dict[str, str] | None = None, **scope: Any) -> Any:
+    """A ``WebsocketCommunicator`` to the guarded consumer. ``scope`` is added to the
+    connection's scope (the application starts with the first message, so it sees it), as the
+    server adds the client's address and ``AuthMiddlewareStack`` the user."""
+    pairs = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+    client = WebsocketCommunicator(MaintenanceGuard(Echo.as_asgi()), path, headers=pairs)
+    client.scope.update(scope)
+    return client
 
-    def __init__(self, path: str = "/ws/", headers: dict[str, str] | None = None, **scope: Any) -> None:
-        pairs = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
-        self.to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self.from_app: asyncio.Queue[Message] = asyncio.Queue()
-        full = {"type": "websocket", "path": path, "query_string": b"", "headers": pairs, "subprotocols": [], **scope}
-        app = MaintenanceGuard(Echo.as_asgi())
-        self.app = asyncio.create_task(app(full, self.to_app.get, self.from_app.put))
 
-    async def connect(self) -> tuple[bool, Any]:
-        """(True, None) if accepted, else (False, the close code)."""
-        self.to_app.put_nowait({"type": "websocket.connect"})
-        reply = await self.output()
-        return (True, None) if reply["type"] == "websocket.accept" else (False, reply.get("code"))
-
-    async def output(self, timeout: float = 1) -> Message:
-        async with asyncio.timeout(timeout):
-            return await self.from_app.get()
-
-    async def echo(self, text: str) -> str:
-        self.to_app.put_nowait({"type": "websocket.receive", "text": text})
-        reply = await self.output()
-        return str(reply["text"])
-
-    async def disconnect(self) -> None:
-        self.to_app.put_nowait({"type": "websocket.disconnect", "code": 1000})
-        await self.done()
-
-    async def done(self) -> None:
-        """The application has stopped (within a second)."""
-        async with asyncio.timeout(1):
-            await self.app
+async def echo(client: Any, text: str) -> str:
+    await client.send_to(text_data=text)
+    return str(await client.receive_from())
 
 
 def handshake(path: str = "/ws/", headers: dict[str, str] | None = None, **scope: Any) -> tuple[bool, Any]:
-    """Open a websocket and close it again: (accepted, the close code if refused)."""
+    """Open a websocket and close it again: what ``connect()`` reports, (True, the subprotocol)
+    if accepted, (False, the close code) if closed before it was accepted."""
 
     async def run() -> tuple[bool, Any]:
-        client = Socket(path, headers, **scope)
-        outcome = await client.connect()
-        await (client.disconnect() if outcome[0] else client.done())
+        client = socket(path, headers, **scope)
+        outcome: tuple[bool, Any] = await client.connect()
+        if outcome[0]:
+            await client.disconnect()
+        else:
+            await client.wait()  # refused: the guard has stopped by itself
         return outcome
 
     return async_to_sync(run)()
@@ -153,6 +142,27 @@ def test_non_staff_refused(django_user_model: type[User], is_staff: bool, is_act
     assert handshake(user=user) == REFUSED
 
 
+@pytest.mark.parametrize(("is_staff", "outcome"), [(True, ACCEPTED), (False, REFUSED)])
+def test_the_session_user_inside_auth_middleware_stack(
+    django_user_model: type[User], is_staff: bool, outcome: tuple[bool, Any]
+) -> None:
+    """As the module documents it: ``AuthMiddlewareStack`` finds the user of the session
+    cookie, and the guard inside it lets staff through."""
+    turn(True)
+    browser = Client()
+    browser.force_login(django_user_model.objects.create_user("member", is_staff=is_staff))
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    async def run() -> tuple[bool, Any]:
+        application = AuthMiddlewareStack(MaintenanceGuard(Echo.as_asgi()))
+        client = WebsocketCommunicator(application, "/ws/", headers=[(b"cookie", cookie.encode())])
+        result: tuple[bool, Any] = await client.connect()
+        await (client.disconnect() if result[0] else client.wait())
+        return result
+
+    assert async_to_sync(run)() == outcome
+
+
 @override_settings(MAINTENANCE_BLOCK_STAFF=True)
 def test_block_staff_refuses_staff(django_user_model: type[User]) -> None:
     turn(True)
@@ -189,24 +199,50 @@ def test_ignored_path() -> None:
     assert handshake("/ws/private/") == REFUSED
 
 
-@pytest.mark.parametrize("kind", ["http", "lifespan"])
-def test_other_scopes_pass_through_untouched(kind: str) -> None:
+class Recorder:
+    """An inner application that records what it is called with and answers as HTTP or
+    lifespan does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Scope, Receive, Send]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls.append((scope, receive, send))
+        message = await receive()
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"inner"})
+        else:
+            await send({"type": f"{message['type']}.complete"})
+
+
+def test_http_passes_through_untouched() -> None:
     turn(True)
-    calls: list[tuple[Scope, Receive, Send]] = []
+    inner = Recorder()
 
-    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-        calls.append((scope, receive, send))
+    async def run() -> tuple[Any, dict[str, Any]]:
+        client = HttpCommunicator(MaintenanceGuard(inner), "GET", "/ws/")
+        return client, await client.get_response()
 
-    async def receive() -> Message:
-        return {}
+    client, response = async_to_sync(run)()
+    assert (response["status"], response["body"]) == (200, b"inner")
+    assert inner.calls == [(client.scope, client.input_queue.get, client.output_queue.put)]
+    assert inner.calls[0][0] is client.scope
 
-    async def send(message: Message) -> None:
-        pass
 
-    scope: Scope = {"type": kind, "path": "/ws/", "method": "GET", "headers": []}
-    async_to_sync(MaintenanceGuard(inner))(scope, receive, send)
-    assert calls == [(scope, receive, send)]
-    assert calls[0][0] is scope
+def test_lifespan_passes_through_untouched() -> None:
+    turn(True)
+    inner = Recorder()
+
+    async def run() -> tuple[Any, Message]:
+        client = ApplicationCommunicator(MaintenanceGuard(inner), {"type": "lifespan"})
+        await client.send_input({"type": "lifespan.startup"})
+        return client, await client.receive_output()
+
+    client, reply = async_to_sync(run)()
+    assert reply == {"type": "lifespan.startup.complete"}
+    assert inner.calls == [(client.scope, client.input_queue.get, client.output_queue.put)]
+    assert inner.calls[0][0] is client.scope
 
 
 # --- open websockets ---------------------------------------------------------------------------
@@ -219,12 +255,13 @@ async def maintenance_starts_elsewhere() -> float:
     return time.monotonic()
 
 
-async def closed_within(client: Socket, started: float) -> float:
+async def closed_within(client: Any, started: float) -> float:
     """The close the client gets (1013, and nothing after it); how long after ``started``."""
-    assert await client.output(timeout=TTL + 1.5) == {"type": "websocket.close", "code": 1013}
+    assert await client.receive_output(timeout=TTL + 1.5) == {"type": "websocket.close", "code": 1013}
     elapsed = time.monotonic() - started
-    await client.done()
-    assert client.from_app.empty()  # the consumer's "bye" after its disconnect was swallowed
+    await client.wait()  # the application stopped by itself
+    # It has stopped, so what is queued is all it sent: the consumer's "bye" was swallowed.
+    assert await client.receive_nothing(timeout=0)
     return elapsed
 
 
@@ -233,9 +270,9 @@ def test_open_socket_closed_when_maintenance_starts() -> None:
     turn(False)
 
     async def run() -> float:
-        client = Socket()
+        client = socket()
         assert (await client.connect())[0]
-        assert await client.echo("hello") == "hello"
+        assert await echo(client, "hello") == "hello"
         return await closed_within(client, await maintenance_starts_elsewhere())
 
     assert async_to_sync(run)() <= TTL + 1
@@ -248,10 +285,10 @@ def test_open_sockets_cost_no_query_while_the_state_is_memoised(django_assert_nu
     store.get()
 
     async def run() -> None:
-        client = Socket()
+        client = socket()
         assert (await client.connect())[0]
         await asyncio.sleep(guard.TICK * 2.2)  # the ticker looks twice
-        assert await client.echo("hello") == "hello"
+        assert await echo(client, "hello") == "hello"
         await client.disconnect()
 
     with django_assert_num_queries(0):
@@ -264,12 +301,13 @@ def test_staff_socket_stays_open(django_user_model: type[User]) -> None:
     user = staff(django_user_model)
 
     async def run() -> None:
-        visitor, member = Socket(), Socket(user=user)
+        visitor, member = socket(), socket(user=user)
         assert (await visitor.connect())[0]
         assert (await member.connect())[0]
         await closed_within(visitor, await maintenance_starts_elsewhere())
         await asyncio.sleep(TTL + guard.TICK)
-        assert await member.echo("still here") == "still here"
+        assert await member.receive_nothing(timeout=0)  # no close came
+        assert await echo(member, "still here") == "still here"
         await member.disconnect()
 
     async_to_sync(run)()
@@ -281,13 +319,13 @@ def test_one_ticker_for_many_sockets() -> None:
     turn(False)
 
     async def run() -> None:
-        clients = [Socket() for _ in range(200)]
-        assert all(accepted for accepted, _ in await asyncio.gather(*(c.connect() for c in clients)))
+        clients = [socket() for _ in range(200)]
+        assert all(accepted for accepted, _ in await asyncio.gather(*(c.connect(timeout=5) for c in clients)))
         assert [t.get_name() for t in asyncio.all_tasks()].count(TICKER_NAME) == 1
         await maintenance_starts_elsewhere()
-        closes = await asyncio.gather(*(c.output(timeout=TTL + 1.5) for c in clients))
-        assert all(close["code"] == 1013 for close in closes)
-        await asyncio.gather(*(c.done() for c in clients))
+        closes = await asyncio.gather(*(c.receive_output(timeout=TTL + 1.5) for c in clients))
+        assert all(close == {"type": "websocket.close", "code": 1013} for close in closes)
+        await asyncio.gather(*(c.wait() for c in clients))
         await asyncio.sleep(guard.TICK * 1.5)  # the ticker's next look: no connection left
         assert TICKER_NAME not in [t.get_name() for t in asyncio.all_tasks()]
 
@@ -318,7 +356,7 @@ def test_a_failed_judgement_is_logged_and_the_ticker_goes_on(
     turn(False)
 
     async def run() -> None:
-        client = Socket()
+        client = socket()
         assert (await client.connect())[0]
         monkeypatch.setattr(guard, "adecide", fail_once(adecide))
         await closed_within(client, await maintenance_starts_elsewhere())
@@ -335,7 +373,7 @@ def test_a_failed_look_at_the_state_is_logged_and_the_ticker_goes_on(
     turn(False)
 
     async def run() -> None:
-        client = Socket()
+        client = socket()
         assert (await client.connect())[0]
         monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
         await closed_within(client, await maintenance_starts_elsewhere())
