@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -60,6 +61,8 @@ class Broker:
         keys = [self.journal_key, f"{self.journal_key}:started"]
         if self.kind == "redis":
             keys += queues
+            # and what declaring a queue adds
+            keys += [f"_kombu.{kind}.{name}" for kind in ("binding", "binding_permanent") for name in queues]
         client.delete(*keys)
         client.close()
         if self.kind == "rabbitmq":
@@ -181,6 +184,54 @@ def worker(
     ]
     full_env = {**env, "MF_CELERY_BROKER": url or broker.url, "MF_CELERY_QUEUE": queues[0], "MF_REDIS_URL": REDIS_URL}
     return CeleryProcess(full_env, args, dict(settings or {}))
+
+
+def beat(
+    env: Mapping[str, str],
+    broker: Broker,
+    scheduler: str = "maintenance_flags.contrib.celery.MaintenanceScheduler",
+    settings: Mapping[str, Any] | None = None,
+) -> CeleryProcess:
+    """``celery beat -S scheduler`` on the broker, looking at its schedule at least every 0.2 s
+    (``beat_max_loop_interval``: the command line's ``--max-interval`` takes whole seconds only).
+
+    Its working directory is its own temporary directory, so Celery's PersistentScheduler keeps
+    its schedule file there (``-s``) and starts from an empty one. Ready at "beat: Starting...".
+    """
+    args = ["beat", "-S", scheduler, "--loglevel=INFO", "-s", "celerybeat-schedule"]
+    full_env = {
+        **env,
+        "MF_CELERY_BROKER": broker.url,
+        "MF_CELERY_QUEUE": broker.queue("default"),
+        "MF_REDIS_URL": REDIS_URL,
+    }
+    return CeleryProcess(full_env, args, {"CELERY_BEAT_MAX_LOOP_INTERVAL": 0.2, **(settings or {})}, name="beat")
+
+
+def manage_with(
+    settings: Mapping[str, Any], env: Mapping[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``django-admin ARGS`` with the demo's settings plus ``settings``, as a CeleryProcess would have
+    them (e.g. django_celery_beat installed, to migrate it); raises on failure.
+
+    Not ``testproject/manage.py``: that puts testproject/ first on the path, where its celery.py
+    hides the celery package from django_celery_beat."""
+    with tempfile.TemporaryDirectory(prefix="mf_manage_") as directory:
+        module = settings_module(settings, directory)
+        result = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            env=subprocess_env(env, module, directory),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"django-admin {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        )
+    return result
 
 
 @contextlib.contextmanager
