@@ -22,6 +22,7 @@ from celery.beat import PersistentScheduler
 from django.conf import settings as django_settings
 from django.db import connection
 
+from maintenance_flags import background
 from maintenance_flags.contrib.celery import MaintenanceScheduler, MaintenanceSchedulerMixin
 from maintenance_flags.names import readonly_switch_name
 from maintenance_flags.switches import set_switch
@@ -278,6 +279,40 @@ def test_sent_again_once_maintenance_ends(scheduler: Guarded) -> None:
     turn(False)  # a local write: this process sees it at once
     scheduler.apply_entry(NIGHTLY)
     assert scheduler.sent == [("nightly", None)]
+
+
+@dataclass
+class OneOff:
+    one_off: bool = True
+
+
+@dataclass
+class ModelEntry(Entry):
+    """django-celery-beat's entries carry their PeriodicTask as ``model``."""
+
+    model: OneOff = field(default_factory=OneOff)
+
+
+@pytest.mark.django_db
+def test_a_one_off_task_is_sent_to_wait_for_the_workers(scheduler: Guarded) -> None:
+    """It has no next run: skipping it would lose it. Guarded workers hold it until maintenance ends."""
+    turn(True)
+    scheduler.apply_entry(ModelEntry("once", "app.once"))
+    scheduler.apply_entry(ModelEntry("every", "app.every", OneOff(one_off=False)))
+    assert scheduler.sent == [("once", None)]
+
+
+@pytest.mark.django_db
+def test_a_state_that_cannot_be_read_does_not_stop_beat(
+    scheduler: Guarded, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(background, "site_state", broken)
+    scheduler.apply_entry(NIGHTLY)
+    assert scheduler.sent == [("nightly", None)]
+    assert "Could not read the maintenance state for Celery beat; sending nightly" in caplog.text
 
 
 def test_maintenance_scheduler_is_celerys_persistent_scheduler() -> None:

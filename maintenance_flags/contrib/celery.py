@@ -178,16 +178,25 @@ class MaintenanceSchedulerMixin:
 
     ``class Scheduler(MaintenanceSchedulerMixin, DatabaseScheduler): pass``. The run counts as
     done (the schedule moves on to the next one); task names in ``MAINTENANCE_CELERY_BEAT_ALLOWED``
-    are sent as usual.
+    are sent as usual. A one-off task (django-celery-beat's ``one_off``) has no next run, so it is
+    sent: it waits in the broker, and guarded workers run it after maintenance.
     """
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
-        if entry.task not in conf.MAINTENANCE_CELERY_BEAT_ALLOWED:
-            state = background.site_state()
-            if background.is_down(state):
-                logger.info("Celery beat: not sending %s (%s): %s", entry.name, entry.task, background.describe(state))
-                return
+        if entry.task not in conf.MAINTENANCE_CELERY_BEAT_ALLOWED and not _one_off(entry):
+            try:
+                state = background.site_state()
+            except Exception:  # beat's loop would stop: send as without the guard (the workers still hold)
+                logger.exception("Could not read the maintenance state for Celery beat; sending %s", entry.name)
+            else:
+                if background.is_down(state):
+                    logger.info("Celery beat: not sending %s (%s): %s", entry.name, entry.task, background.describe(state))
+                    return
         super().apply_entry(entry, producer=producer)  # type: ignore[misc]
+
+
+def _one_off(entry: Any) -> bool:
+    return getattr(getattr(entry, "model", None), "one_off", False) is True
 
 
 class MaintenanceScheduler(MaintenanceSchedulerMixin, PersistentScheduler):
