@@ -15,13 +15,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import background
 import overhead
 import propagation
 import switching
 import throughput
 from harness import BENCH, PEERS, Resources, log, machine, python_for
 
-SECTIONS = {"overhead": overhead, "propagation": propagation, "throughput": throughput, "stress": switching}
+SECTIONS = {
+    "overhead": overhead,
+    "propagation": propagation,
+    "throughput": throughput,
+    "stress": switching,
+    "celery": background,
+}
 
 
 def main() -> int:
@@ -29,7 +36,7 @@ def main() -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--quick", action="store_true", help="2 rounds, short loads: checks the harness")
     parser.add_argument("--output", help="directory for results.md/.json (default: bench/, none with --quick)")
-    parser.add_argument("--rounds", type=int, default=6, help="overhead: interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=6, help="overhead, celery (10 at least): rounds")
     parser.add_argument("--duration", type=float, default=20.0, help="stress: seconds of load (2-120)")
     parser.add_argument("--ttl", type=float, default=0.5, help="stress: MAINTENANCE_STATE_TTL of the server")
     parser.add_argument("--workers", type=int, default=2, help="stress: gunicorn worker processes (4 threads each)")
