@@ -156,7 +156,8 @@ def run(res: Resources, args: Any) -> dict[str, Any]:
                 log(f"  {rep + 1}: {times[-1]}")
     finally:
         client.close()
-        broker.cleanup([*queues.values(), *(f"_kombu.binding.{q}" for q in queues.values())])
+        names = [*queues.values(), *(f"{q}-staging" for q in queues.values())]  # and kombu's bindings of each
+        broker.cleanup([*names, *(f"_kombu.{kind}.{q}" for q in names for kind in ("binding", "binding_permanent"))])
     return {"tasks": n, "rounds": rounds, "ttl": TTL, "tick": TICK, "held": HELD, "cost": cost, "ratios": ratios,
             "idle_ms": idle, "times": times, "load_after": os.getloadavg()}  # fmt: skip
 
