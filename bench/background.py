@@ -1,5 +1,5 @@
 """Celery (maintenance_flags.contrib.celery): what the worker guard costs per task, and how fast workers pause
-and resume. Real workers of testproject.celery (tests/celery_support.py) on Redis and a PostgreSQL database
+and resume. Real workers of testproject.celery_app (tests/celery_support.py) on Redis and a PostgreSQL database
 made for the run. Named background.py: a bench/celery.py would shadow the celery package."""
 
 from __future__ import annotations

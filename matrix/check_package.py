@@ -114,6 +114,8 @@ def check_wheel_contents(wheel: Path) -> list[str]:
         f"{PACKAGE}/migrations/0001_initial.py": "the first migration",
         f"{PACKAGE}/templates/{PACKAGE}/503.html": "the built-in 503 page",
         f"{PACKAGE}/templates/{PACKAGE}/banner.html": "the banner template",
+        f"{PACKAGE}/contrib/celery.py": "the Celery guard",
+        f"{PACKAGE}/contrib/channels.py": "the Channels guard",
     }
     for name, what in required.items():
         if name not in names:
@@ -165,6 +167,13 @@ def smoke_test(wheel: Path, uv: str, python: str, keep: bool) -> None:
         print(f"{PACKAGE} imported from {where}")
         if not Path(where).resolve().is_relative_to(venv.resolve()) or Path(where).resolve().is_relative_to(ROOT):
             raise Failure(f"{PACKAGE} was imported from {where}, not from the wheel installed in {venv}")
+        # The extras: the wheel with [celery,channels] installs them, and the guards import.
+        install = [uv, "pip", "install", "--quiet", "--python", str(venv_python), "-c", str(ROOT / "requirements.lock")]
+        run([*install, f"{wheel}[celery,channels]"])
+        guards = (
+            f"import {PACKAGE}.contrib.celery, {PACKAGE}.contrib.channels, testproject.celery_app; print('extras ok')"
+        )
+        print(run([*manage, "shell", "-v", "0", "-c", guards], cwd=project, env=env).strip().splitlines()[-1])
     finally:
         if keep:
             print(f"kept {tmp}")

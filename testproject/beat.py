@@ -1,6 +1,6 @@
 """The demo's beat scheduler for django-celery-beat's database schedule, guarded by maintenance_flags.
 
-``celery -A testproject.celery beat -S testproject.beat.Scheduler``, with ``django_celery_beat`` in
+``celery -A testproject.celery_app beat -S testproject.beat.Scheduler``, with ``django_celery_beat`` in
 ``INSTALLED_APPS`` (``pip install django-celery-beat``, then ``migrate``). Only beat imports this
 module: importing it loads django-celery-beat's models. Celery's own scheduler needs no module:
 ``-S maintenance_flags.contrib.celery.MaintenanceScheduler``.

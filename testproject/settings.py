@@ -123,10 +123,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"maintenance_flags": {"handlers": ["console"], "level": "WARNING"}},
+    # INFO: the Celery guard's pause and resume lines; not propagated (Celery's root handler would repeat them)
+    "loggers": {"maintenance_flags": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
-# Celery (testproject/celery.py): the demo's worker and the background-work tests.
+# Celery (testproject/celery_app.py): the demo's worker and the background-work tests.
 CELERY_BROKER_URL = os.environ.get("MF_CELERY_BROKER", "redis://127.0.0.1:6379/0")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MF_CELERY_QUEUE", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -99,7 +99,7 @@ class Journal:
 
 @dataclass
 class CeleryProcess:
-    """``celery -A testproject.celery worker`` (or ``beat``) on the test database."""
+    """``celery -A testproject.celery_app worker`` (or ``beat``) on the test database."""
 
     env: dict[str, str]
     args: list[str]
@@ -119,7 +119,7 @@ class CeleryProcess:
         module = settings_module({"LOGGING": INFO_LOGGING, **self.settings}, self._dir.name)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "testproject.celery", *self.args],
+                [str(BIN / "celery"), "-A", "testproject.celery_app", *self.args],
                 env=subprocess_env(self.env, module, self._dir.name),
                 cwd=self._dir.name if "beat" in self.args else ROOT,  # beat writes its schedule file here
                 stdout=log,

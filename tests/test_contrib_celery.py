@@ -6,6 +6,9 @@ tests/test_contrib_celery_workers.py shows the same with real workers on real br
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,3 +245,11 @@ def test_queue_of() -> None:
     assert queue_of(consumer.app, Request("1", {"exchange": "ex", "routing_key": "rk"})) == "renamed"
     assert queue_of(consumer.app, Request("2", {"exchange": "", "routing_key": "direct"})) == "direct"
     assert queue_of(consumer.app, Request("3", None)) is None
+
+
+def test_importable_before_django_settings() -> None:
+    """A project's celery.py imports install() before it sets DJANGO_SETTINGS_MODULE."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    code = "import maintenance_flags.contrib.celery as c; print(c.install.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout.strip()) == (0, "install"), result.stderr

@@ -18,19 +18,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
 from celery.worker.state import task_ready
 
-from maintenance_flags import background
 from maintenance_flags.conf import conf
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 logger = logging.getLogger("maintenance_flags")
 
 #: seconds between two looks at the state: maintenance is seen within TTL + TICK
 TICK = 0.5
+
+
+def _background() -> ModuleType:
+    """:mod:`maintenance_flags.background`, imported at first use: a project's Celery module
+    imports this one before it sets ``DJANGO_SETTINGS_MODULE``, and the app's modules need settings."""
+    from maintenance_flags import background
+
+    return background
 
 
 def install(app: Celery) -> None:
@@ -106,18 +116,18 @@ class WorkerGuard(bootsteps.StartStopStep):
 
     def tick(self) -> None:
         try:
-            state = background.site_state()
+            state = _background().site_state()
         except Exception:  # the store already logs database failures; anything else must not stop the worker
             logger.exception("Could not read the maintenance state for the Celery worker")
             return
-        down = background.is_down(state)
+        down = _background().is_down(state)
         if down != self.down:
             self.down = down
             if down:
                 self.paused = sorted(set(self.paused) | set(self.consumed_queues()))
                 logger.info(
                     "Celery worker paused: %s; holding the queues %s%s",
-                    background.describe(state),
+                    _background().describe(state),
                     ", ".join(self.paused) or "(none)",
                     _exempt_note(),
                 )
@@ -185,12 +195,14 @@ class MaintenanceSchedulerMixin:
     def apply_entry(self, entry: Any, producer: Any = None) -> None:
         if entry.task not in conf.MAINTENANCE_CELERY_BEAT_ALLOWED and not _one_off(entry):
             try:
-                state = background.site_state()
+                state = _background().site_state()
             except Exception:  # beat's loop would stop: send as without the guard (the workers still hold)
                 logger.exception("Could not read the maintenance state for Celery beat; sending %s", entry.name)
             else:
-                if background.is_down(state):
-                    logger.info("Celery beat: not sending %s (%s): %s", entry.name, entry.task, background.describe(state))
+                if _background().is_down(state):
+                    logger.info(
+                        "Celery beat: not sending %s (%s): %s", entry.name, entry.task, _background().describe(state)
+                    )
                     return
         super().apply_entry(entry, producer=producer)  # type: ignore[misc]
 

@@ -1,6 +1,8 @@
-"""The demo's Celery app, guarded by maintenance_flags: ``celery -A testproject.celery worker``.
+"""The demo's Celery app, guarded by maintenance_flags: ``celery -A testproject.celery_app worker``.
 
-The broker is ``MF_CELERY_BROKER`` (Redis on 127.0.0.1 by default; the tests also use RabbitMQ).
+Not ``celery.py``: ``python testproject/manage.py`` puts this folder first on the import path, where
+a ``celery.py`` would hide the celery package. The broker is ``MF_CELERY_BROKER`` (Redis on
+127.0.0.1 by default; the tests also use RabbitMQ).
 """
 
 from __future__ import annotations
