@@ -7,8 +7,6 @@ parallel runs never share a message; every process is stopped by its own process
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +21,7 @@ import redis
 from celery import Celery
 from kombu import Connection, Queue
 
-from tests.servers import BIN, ROOT, settings_module, subprocess_env, wait_until
+from tests.servers import BIN, ROOT, settings_module, stop_group, subprocess_env, wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BROKERS = {"redis": "redis://127.0.0.1:6379/0", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//"}
@@ -151,15 +149,7 @@ class CeleryProcess:
     def stop(self, timeout: float = 30) -> None:
         """Warm shutdown (SIGTERM: running tasks finish), then SIGKILL if it hangs."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_group(process, timeout)
         if self._dir is not None:
             self._last_log = self.log()
             self._dir.cleanup()
