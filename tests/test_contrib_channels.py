@@ -350,34 +350,29 @@ def fail_once(real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
-def test_a_failed_judgement_is_logged_and_the_ticker_goes_on(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("failing", "logged"),
+    [
+        ("judgement", "Could not check 1 websocket(s) against maintenance"),
+        ("state", "Could not check the maintenance state for websockets"),
+    ],
+)
+def test_a_failure_is_logged_and_the_ticker_goes_on(
+    failing: str, logged: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The connection's judgement, or the look at the state, fails once: logged, and the next
+    tick judges the connection with the next snapshot."""
     turn(False)
 
     async def run() -> None:
         client = socket()
         assert (await client.connect())[0]
-        monkeypatch.setattr(guard, "adecide", fail_once(adecide))
+        if failing == "judgement":
+            monkeypatch.setattr(guard, "adecide", fail_once(adecide))
+        else:
+            monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
         await closed_within(client, await maintenance_starts_elsewhere())
 
     async_to_sync(run)()
-    assert "Could not check 1 websocket(s) against maintenance" in caplog.text
-    assert seen == ["connect", "disconnect 1013"]  # judged again with the next snapshot
-
-
-@override_settings(MAINTENANCE_STATE_TTL=TTL)
-def test_a_failed_look_at_the_state_is_logged_and_the_ticker_goes_on(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    turn(False)
-
-    async def run() -> None:
-        client = socket()
-        assert (await client.connect())[0]
-        monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
-        await closed_within(client, await maintenance_starts_elsewhere())
-
-    async_to_sync(run)()
-    assert "Could not check the maintenance state for websockets" in caplog.text
+    assert logged in caplog.text
     assert seen == ["connect", "disconnect 1013"]
