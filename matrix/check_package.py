@@ -120,7 +120,7 @@ def check_wheel_contents(wheel: Path) -> list[str]:
     for name, what in required.items():
         if name not in names:
             problems.append(f"missing {what}: {name}")
-    for folder in ("templates", "migrations", "locale", "templatetags", "management"):
+    for folder in ("templates", "migrations", "locale", "templatetags", "management", "contrib"):
         missing = sorted(tree_files(f"{PACKAGE}/{folder}") - names)
         if missing:
             problems.append(f"{PACKAGE}/{folder} files in the tree but not in the wheel: {missing}")

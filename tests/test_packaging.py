@@ -73,7 +73,7 @@ def package_files() -> list[str]:
     """Every file the tree has in the folders the checker compares, as wheel paths."""
     checker = load_checker()
     names = {"maintenance_flags/py.typed", "maintenance_flags/__init__.py"}
-    for folder in ("templates", "migrations", "locale", "templatetags", "management"):
+    for folder in ("templates", "migrations", "locale", "templatetags", "management", "contrib"):
         names |= checker.tree_files(f"maintenance_flags/{folder}")
     return sorted(names)
 
