@@ -190,7 +190,9 @@ class MaintenanceSchedulerMixin:
                 logger.exception("Could not read the maintenance state for Celery beat; sending %s", entry.name)
             else:
                 if background.is_down(state):
-                    logger.info("Celery beat: not sending %s (%s): %s", entry.name, entry.task, background.describe(state))
+                    logger.info(
+                        "Celery beat: not sending %s (%s): %s", entry.name, entry.task, background.describe(state)
+                    )
                     return
         super().apply_entry(entry, producer=producer)  # type: ignore[misc]
 
