@@ -6,9 +6,11 @@ no visitor waits for a refresh, and a snapshot is used at most a TTL plus one re
 was read. Only two reads are the caller's own: a process's first, and the one after a local
 write (:meth:`StateStore.invalidate`), so that the process that made a change sees it at once.
 
-Reading never writes: transitions that fell due (a window opening or closing, a planned end)
-are handed to :data:`maintenance_flags.schedule.recorder`, which records them in a thread of its
-own.
+A refresh reads the database or, with ``MAINTENANCE_STATE_CACHE``, the fleet's shared copy
+(:mod:`maintenance_flags.fleet`); a change committed here replaces that copy
+(:meth:`StateStore.committed`). Reading never writes: transitions that fell due (a window opening
+or closing, a planned end) are handed to :data:`maintenance_flags.schedule.recorder`, which
+records them in a thread of its own.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import logging
 import threading
 import time
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from maintenance_flags.conf import conf
+from maintenance_flags.fleet import Copy, SharedCopy
 from maintenance_flags.schedule import recorder
 from maintenance_flags.snapshot import UNKNOWN, Snapshot, load_snapshot
 
@@ -39,6 +42,8 @@ class StateStore:
         self._writes = 0  # local writes so far: a read begun before the last one is not fresh
         self._written = False  # a local write since the last read: the next read is from the database
         self._revalidating = threading.Lock()  # held while a background refresh runs
+        self._shared = SharedCopy()
+        self._published = threading.local()  # per database alias: how many publishes this thread began
 
     def fresh(self) -> Snapshot | None:
         """The memoised snapshot if it is younger than the TTL, else None (no I/O)."""
@@ -81,7 +86,8 @@ class StateStore:
             snapshot = self.fresh()
             if snapshot is not None:  # read by the thread this one waited for, after any local write
                 return snapshot
-            snapshot, read = self._refresh(writes)
+            # A first read may come from the shared copy; the one after a local write may not.
+            snapshot, read = self._refresh(writes, shared=not self._written)
         finally:
             self._lock.release()
         if read:
@@ -115,15 +121,15 @@ class StateStore:
 
     def _revalidate_now(self, writes: int) -> None:
         with self._lock:
-            snapshot, read = self._refresh(writes)
+            snapshot, read = self._refresh(writes, shared=True)
         if read:
             self._recorded(snapshot)
 
-    def _refresh(self, writes: int) -> tuple[Snapshot, bool]:
+    def _refresh(self, writes: int, shared: bool) -> tuple[Snapshot, bool]:
         """The new snapshot and True, or (after a failed read) the last known one and False."""
         started = time.monotonic()  # the data is as old as the moment the read began
         try:
-            snapshot = load_snapshot()
+            copy = self._read(shared)
         except Exception:  # any failure: database down, ...
             logger.warning(
                 "Could not read the maintenance state; using %s",
@@ -137,8 +143,14 @@ class StateStore:
             return (self._snapshot if self._snapshot is not None else UNKNOWN), False
         if self._snapshot is not None and not self._snapshot.known:
             logger.warning("The maintenance state can be read again")
-        self._install(snapshot, writes, started)
-        return snapshot, True
+        self._install(copy.snapshot, writes, started - copy.late)
+        return copy.snapshot, True
+
+    def _read(self, shared: bool) -> Copy:
+        alias = self._alias()
+        if shared and alias is not None:
+            return self._shared.fetch(alias, load_snapshot)
+        return Copy(load_snapshot())
 
     def _install(self, snapshot: Snapshot, writes: int, fetched_at: float) -> None:
         """Keep what a read returned, unless a local write came after the read began."""
@@ -149,7 +161,11 @@ class StateStore:
                 self._written = False
 
     def _recorded(self, snapshot: Snapshot) -> None:
-        recorder.submit(snapshot)  # no I/O here: a thread, only when something fell due
+        recorder.submit(snapshot, then=self.publish)  # no I/O here: a thread, only when something fell due
+
+    def _alias(self) -> str | None:
+        """The cache holding the fleet's shared copy, if the tier is on (not with a TTL of 0)."""
+        return conf.MAINTENANCE_STATE_CACHE if conf.MAINTENANCE_STATE_TTL > 0 else None
 
     def invalidate(self) -> None:
         """Forget the memo: the next read is the caller's own, from the database (a local write)."""
@@ -158,6 +174,38 @@ class StateStore:
             self._fetched_at = NEVER
             self._written = True
 
+    def publishes(self, using: str | None = None) -> int:
+        """How many publishes this thread began for the database ``using``: a write takes this number
+        before it commits, and :meth:`committed` then knows whether a publish after it saw it."""
+        return int(getattr(self._published, using or DEFAULT_DB_ALIAS, 0))
+
+    def committed(self, after: int, using: str | None = None) -> None:
+        """After a local change committed: replace the fleet's shared copy now (unless this thread
+        began a publish since ``after``, which saw the change: the saves of one transaction publish
+        once); without a shared copy, forget the memo again (a read made before the commit could
+        not see the change)."""
+        if self._alias() is None:
+            self.invalidate()
+        elif self.publishes(using) <= after:
+            self.publish(using)
+
+    def publish(self, using: str | None = None) -> None:
+        """Read the database and replace the fleet's shared copy and the memo (without one, nothing).
+        Never raises."""
+        alias = self._alias()
+        if alias is None:
+            return
+        setattr(self._published, using or DEFAULT_DB_ALIAS, self.publishes(using) + 1)
+        started = time.monotonic()
+        writes = self._writes
+        try:
+            snapshot = self._shared.publish(alias, load_snapshot)
+        except Exception:
+            logger.warning("Could not read the maintenance state to share it", exc_info=True)
+            self.invalidate()
+            return
+        self._install(snapshot, writes, started)
+
     def reset(self) -> None:
         """Forget everything, including the last known state (for tests)."""
         with self._lock, self._state:
@@ -165,6 +213,7 @@ class StateStore:
             self._snapshot = None
             self._fetched_at = NEVER
             self._written = False
+            self._shared.forget()
 
 
 store = StateStore()

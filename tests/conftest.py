@@ -30,7 +30,7 @@ def _fresh_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     marked ``recorder`` (with a committed database) run the thread.
     """
     if request.node.get_closest_marker("recorder") is None:
-        monkeypatch.setattr(recorder, "submit", lambda snapshot: False)
+        monkeypatch.setattr(recorder, "submit", lambda snapshot, then=None: False)
     store.reset()
     Site.objects.clear_cache()
     translation.deactivate()  # LocaleMiddleware leaves the last request's language active
