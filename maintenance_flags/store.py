@@ -80,7 +80,18 @@ class StateStore:
             return last
         # A first read, or the first after a local write, waits for a read in progress (which may
         # have begun before the write) and then makes its own; with a TTL of 0, the last one is used.
-        if not self._lock.acquire(blocking=self._snapshot is None or self._written):
+        return self._read(writes, wait=self._snapshot is None or self._written)
+
+    def current(self) -> Snapshot:
+        """A snapshot younger than the TTL, read by the caller if need be (waiting for a read in
+        progress): for loops that look at the state every few tenths of a second and must see a
+        change within the TTL plus one look (Celery's guard and beat, the websocket ticker), not
+        two. A visitor's request takes :meth:`get`."""
+        snapshot = self.fresh()
+        return snapshot if snapshot is not None else self._read(self._writes, wait=True)
+
+    def _read(self, writes: int, wait: bool) -> Snapshot:
+        if not self._lock.acquire(blocking=wait):
             return self._snapshot or UNKNOWN  # another thread is reading: use the last one
         try:
             snapshot = self.fresh()
@@ -129,7 +140,7 @@ class StateStore:
         """The new snapshot and True, or (after a failed read) the last known one and False."""
         started = time.monotonic()  # the data is as old as the moment the read began
         try:
-            copy = self._read(shared)
+            copy = self._load(shared)
         except Exception:  # any failure: database down, ...
             logger.warning(
                 "Could not read the maintenance state; using %s",
@@ -146,7 +157,7 @@ class StateStore:
         self._install(copy.snapshot, writes, started - copy.late)
         return copy.snapshot, True
 
-    def _read(self, shared: bool) -> Copy:
+    def _load(self, shared: bool) -> Copy:
         alias = self._alias()
         if shared and alias is not None:
             return self._shared.fetch(alias, load_snapshot)

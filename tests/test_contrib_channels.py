@@ -248,11 +248,6 @@ def test_lifespan_passes_through_untouched() -> None:
 # --- open websockets ---------------------------------------------------------------------------
 
 
-#: Tests that wait for the TTL: the state is then refreshed by a background thread, which sees
-#: only what is committed (as another process would), so these tests commit what they write.
-committed = pytest.mark.django_db(transaction=True)
-
-
 async def maintenance_starts_elsewhere() -> float:
     """Turn site 1's switch on as another process would (no signal: only the TTL tells this
     one); the moment it did."""
@@ -270,7 +265,6 @@ async def closed_within(client: Any, started: float) -> float:
     return elapsed
 
 
-@committed
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
 def test_open_socket_closed_when_maintenance_starts() -> None:
     turn(False)
@@ -301,7 +295,6 @@ def test_open_sockets_cost_no_query_while_the_state_is_memoised(django_assert_nu
         async_to_sync(run)()
 
 
-@committed
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
 def test_staff_socket_stays_open(django_user_model: type[User]) -> None:
     turn(False)
@@ -321,7 +314,6 @@ def test_staff_socket_stays_open(django_user_model: type[User]) -> None:
     assert seen == ["connect", "connect", "disconnect 1013", "disconnect 1000"]
 
 
-@committed
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
 def test_one_ticker_for_many_sockets() -> None:
     turn(False)
@@ -357,7 +349,6 @@ def fail_once(real: Callable[..., Any]) -> Callable[..., Any]:
     return once
 
 
-@committed
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
 def test_a_failed_judgement_is_logged_and_the_ticker_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -375,7 +366,6 @@ def test_a_failed_judgement_is_logged_and_the_ticker_goes_on(
     assert seen == ["connect", "disconnect 1013"]  # judged again with the next snapshot
 
 
-@committed
 @override_settings(MAINTENANCE_STATE_TTL=TTL)
 def test_a_failed_look_at_the_state_is_logged_and_the_ticker_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
@@ -385,7 +375,7 @@ def test_a_failed_look_at_the_state_is_logged_and_the_ticker_goes_on(
     async def run() -> None:
         client = socket()
         assert (await client.connect())[0]
-        monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
+        monkeypatch.setattr(store, "current", fail_once(store.current))
         await closed_within(client, await maintenance_starts_elsewhere())
 
     async_to_sync(run)()

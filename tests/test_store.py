@@ -266,3 +266,17 @@ def test_a_failed_background_refresh_keeps_the_last_snapshot(
     settle()  # tried, and not again before a TTL has passed
     assert store.get() == first
     assert "using the last known state" in caplog.text
+
+
+@pytest.mark.django_db
+def test_loops_that_look_every_tick_read_in_the_caller_past_the_ttl(later: Callable[[float], None]) -> None:
+    """Celery's guard and the websocket ticker see a change at their first look past the TTL."""
+    first = store.get()
+    Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
+    with CaptureQueriesContext(connection) as queries:
+        assert store.current() is first
+    assert len(queries) == 0
+    later(TTL)
+    with CaptureQueriesContext(connection) as queries:
+        assert state_for_site_id(store.current(), 1).active
+    assert len(queries) > 0
