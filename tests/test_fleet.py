@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -115,32 +115,35 @@ def test_the_tier_is_off_with_a_ttl_of_zero(tier: RedisKeys, settings: Any, read
     assert tier.record() is None
 
 
-def test_an_unchanged_state_keeps_its_stamp_and_snapshot(
-    tier: RedisKeys, reads: list[str], later: Callable[[float], None]
+@override_settings(MAINTENANCE_503_PRERENDER=True)  # the page is made once per state, then kept
+def test_an_unchanged_state_is_not_unpickled_and_keeps_what_was_made_from_it(
+    tier: RedisKeys, reads: list[str], later: Callable[[float], None], renders: list[str]
 ) -> None:
-    """A process holding the state of the record's stamp keeps that snapshot, and what was derived
-    from it (per-site states, prepared exemptions, response bodies), rather than unpickling it."""
-    turn(True)  # shared at once
+    """A process holding the snapshot of the copy's stamp keeps it, and all that was made from it
+    (per-site states, prepared exemptions, response bodies): the maintenance page is made once,
+    not once per refresh, even when the copy is read again from the database."""
+    turn(True)  # shared at once, and this process's memo with it
     stamp = tier.stamp()
-    memo = StateStore()
-    snapshot = memo.get()
-    state = state_for_site_id(snapshot, 1)
+    client = Client()
+    assert client.get("/").status_code == 503
+    made = len(renders)
+    assert made > 0
     # Past this process's TTL, while the copy is still fresh: it reads the copy, the same stamp.
     later(TTL)
     reads.clear()
-    assert memo.get() is snapshot
-    settle(memo)
+    assert client.get("/").status_code == 503  # at once: the last one, while a thread refreshes it
+    settle()
+    assert client.get("/").status_code == 503
     assert reads == []
-    assert memo.get() is snapshot
     # Past the copy's TTL it is read again from the database: the same state keeps its stamp.
     age_record(tier, TTL + 1)
     later(TTL)
-    assert memo.get() is snapshot  # at once: the last one, while a thread refreshes it
-    settle(memo)
+    assert client.get("/").status_code == 503
+    settle()
+    assert client.get("/").status_code == 503
     assert reads == ["maintenance_flags.refresh"]  # this process won the lease
     assert tier.stamp() == stamp
-    assert memo.get() is snapshot
-    assert state_for_site_id(memo.get(), 1) is state  # derived once, kept
+    assert len(renders) == made
 
 
 def test_a_changed_state_gets_a_new_stamp(tier: RedisKeys, later: Callable[[float], None]) -> None:

@@ -206,4 +206,3 @@ def test_garbage_in_the_key_changes_nothing_visitors_see(fleet: Fleet) -> None:
     assert set(poll(fleet.servers, 2 * TTL)) == {503}
     manage("setmaintenance", "off", env=fleet.env)
     assert_all_serve(fleet, 200, TTL + MARGIN, "off")
-

@@ -274,7 +274,7 @@ def test_loops_that_look_every_tick_read_in_the_caller_past_the_ttl(later: Calla
     first = store.get()
     Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
     with CaptureQueriesContext(connection) as queries:
-        assert store.current() is first
+        assert store.current() == first
     assert len(queries) == 0
     later(TTL)
     with CaptureQueriesContext(connection) as queries:
