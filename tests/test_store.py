@@ -26,6 +26,7 @@ from maintenance_flags.names import site_switch_name
 from maintenance_flags.snapshot import Snapshot, load_snapshot
 from maintenance_flags.state import state_for_site_id
 from maintenance_flags.store import StateStore, store
+from maintenance_flags.switches import set_switch
 from tests.utils import settle, turn
 
 #: What the slow read below returns: site 1 in maintenance.
@@ -280,3 +281,25 @@ def test_loops_that_look_every_tick_read_in_the_caller_past_the_ttl(later: Calla
     with CaptureQueriesContext(connection) as queries:
         assert state_for_site_id(store.current(), 1).active
     assert len(queries) > 0
+
+
+@pytest.mark.django_db
+def test_failed_read_keeps_last_known_state(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    set_switch("maintenance_mode_site_1", True)
+    known = store.get()
+    assert known.switches["maintenance_mode_site_1"]
+
+    def broken() -> Snapshot:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr("maintenance_flags.store.load_snapshot", broken)
+    store.invalidate()
+    assert store.get() == known
+    assert "using the last known state" in caplog.text
+    store.reset()
+    assert not store.get().known
+    assert "using MAINTENANCE_FAIL_MODE" in caplog.text
+    monkeypatch.undo()
+    store.invalidate()
+    assert store.get().known
+    assert "can be read again" in caplog.text
