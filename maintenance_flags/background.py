@@ -27,7 +27,7 @@ def site_state() -> SiteState:
     """The state of ``SITE_ID``'s site now (the global switch and windows included)."""
     snapshot = store.fresh()
     if snapshot is None:
-        snapshot = store.get()
+        snapshot = store.current()  # no visitor waits here: read now rather than at the next look
         if not connection.in_atomic_block:
             # No request ends in a worker or beat process to close an aged or broken connection.
             close_old_connections()

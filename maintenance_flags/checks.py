@@ -163,10 +163,22 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     for name, what in (("MAINTENANCE_CELERY_EXEMPT_QUEUES", "queue"), ("MAINTENANCE_CELERY_BEAT_ALLOWED", "task")):
         if not is_names(getattr(settings, name, [])):
             errors.append(_setting_error(name, f"must be a list of {what} names (strings)"))
+    errors += _check_state_cache()
     template = getattr(settings, "MAINTENANCE_503_TEMPLATE", None)
     if template is not None and not isinstance(template, str):
         errors.append(_setting_error("MAINTENANCE_503_TEMPLATE", "must be a template name (a string)"))
     return errors
+
+
+def _check_state_cache() -> list[CheckMessage]:
+    alias = getattr(settings, "MAINTENANCE_STATE_CACHE", None)
+    if alias is None:
+        return []
+    if not isinstance(alias, str):
+        return [_setting_error("MAINTENANCE_STATE_CACHE", f"must be the name of a cache in CACHES, not {alias!r}")]
+    if alias not in getattr(settings, "CACHES", {}):
+        return [_setting_error("MAINTENANCE_STATE_CACHE", f"names {alias!r}, which is not in CACHES")]
+    return []
 
 
 ALLOW_LISTS = ("INTERNAL_IPS", "MAINTENANCE_ALLOWED_IPS")

@@ -168,6 +168,12 @@ class Settings:
         return float(_number("MAINTENANCE_STATE_TTL", DEFAULT_STATE_TTL, float))
 
     @setting
+    def MAINTENANCE_STATE_CACHE(self) -> str | None:
+        """The ``CACHES`` alias holding the fleet's shared copy of the state, or None (not a string: E004)."""
+        value: Any = _setting("MAINTENANCE_STATE_CACHE", None)
+        return value if isinstance(value, str) else None
+
+    @setting
     def MAINTENANCE_FAIL_MODE(self) -> str:
         return str(_setting("MAINTENANCE_FAIL_MODE", "closed"))
 

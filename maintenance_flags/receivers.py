@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,9 +23,11 @@ logger = logging.getLogger("maintenance_flags")
 
 
 def forget_state(**kwargs: Any) -> None:
-    """Local writes are seen at once here; other processes see them within the TTL."""
+    """Local writes are seen at once here; once committed, they replace the fleet's shared copy
+    (``MAINTENANCE_STATE_CACHE``); other processes see them within the TTL."""
     store.invalidate()
-    transaction.on_commit(store.invalidate, using=kwargs.get("using"))
+    using = kwargs.get("using")
+    transaction.on_commit(functools.partial(store.committed, store.publishes(using), using), using=using)
 
 
 def create_switches_after_migrate(using: str = "default", **kwargs: Any) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import connections
@@ -44,40 +45,50 @@ def due(snapshot: Snapshot, now: datetime) -> tuple[list[Window], list[str]]:
     return windows, ends
 
 
-def record_transitions(snapshot: Snapshot) -> None:
-    """Record what fell due (queries only then). Failures are logged: the next refresh retries."""
+def record_transitions(snapshot: Snapshot) -> bool:
+    """Record what fell due (queries only then); True if this process recorded any of it.
+    Failures are logged: the next refresh retries."""
     now = timezone.now()
     windows, ends = due(snapshot, now)
     if not windows and not ends:
-        return
+        return False
+    recorded = False
     try:
-        _record_windows(windows, now)
-        _end_planned(ends, now)
+        recorded = _record_windows(windows, now)
+        recorded = _end_planned(ends, now) or recorded
     except Exception:
         logger.warning("Could not record scheduled maintenance transitions", exc_info=True)
+    return recorded
 
 
-def _record_windows(windows: list[Window], now: datetime) -> None:
+def _record_windows(windows: list[Window], now: datetime) -> bool:
     """Record each window's opening and, once its end has passed, its closing."""
     from maintenance_flags.models import MaintenanceWindow
 
     rows = MaintenanceWindow.objects
+    recorded = False
     for window in windows:
         ended = window.ends_at is not None and window.ends_at <= now
         if not window.opened and rows.filter(pk=window.pk, opened_at__isnull=True).update(opened_at=now):
             record_window(window.pk, opened=True)
+            recorded = True
         if ended and rows.filter(pk=window.pk, closed_at__isnull=True).update(closed_at=now):
             record_window(window.pk, opened=False)
+            recorded = True
+    return recorded
 
 
-def _end_planned(names: list[str], now: datetime) -> None:
+def _end_planned(names: list[str], now: datetime) -> bool:
     from maintenance_flags.models import SwitchDetail
 
+    recorded = False
     for name in names:
         # Claim the planned end: only one process turns the switch off and records it.
         if SwitchDetail.objects.filter(switch_name=name, ends_at__lte=now).update(ends_at=None):
             with acting("schedule", reason="planned end reached"):
                 set_switch(name, False)
+            recorded = True
+    return recorded
 
 
 class Recorder:
@@ -86,19 +97,23 @@ class Recorder:
     def __init__(self) -> None:
         self._busy = threading.Lock()
 
-    def submit(self, snapshot: Snapshot) -> bool:
+    def submit(self, snapshot: Snapshot, then: Callable[[], None] | None = None) -> bool:
         """Start recording what fell due in ``snapshot``, if anything did and no recording runs
-        (it will be seen again at the next refresh). No I/O in the caller's thread."""
+        (it will be seen again at the next refresh). No I/O in the caller's thread. ``then`` is
+        called in the thread if it recorded anything (the store shares the change with the fleet)."""
         windows, ends = due(snapshot, timezone.now())
         if not (windows or ends) or not self._busy.acquire(blocking=False):
             return False
-        thread = threading.Thread(target=self._run, args=(snapshot,), name="maintenance_flags.recorder", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(snapshot, then), name="maintenance_flags.recorder", daemon=True
+        )
         thread.start()
         return True
 
-    def _run(self, snapshot: Snapshot) -> None:
+    def _run(self, snapshot: Snapshot, then: Callable[[], None] | None) -> None:
         try:
-            record_transitions(snapshot)
+            if record_transitions(snapshot) and then is not None:
+                then()
         finally:
             connections.close_all()  # this thread's connections only
             self._busy.release()

@@ -125,6 +125,14 @@ class Snapshot:
             cache[site_id] = tuple(p for owner, p in self.ignored if owner is None or owner == site_id)
         return cache[site_id]
 
+    def __reduce__(self) -> tuple[Callable[..., Snapshot], tuple[Any, ...]]:
+        """Pickled for the fleet tier's shared copy: what was read, not what was derived from it,
+        and each Site as its field values (so a copy is readable by a process on another Django
+        version during a rolling deploy)."""
+        sites = tuple(_site_row(site) for site in self.sites_by_id.values())
+        fields = (self.switches, self.ignored, self.windows, self.details, self.bypass_tokens, self.known)
+        return _unpickle, (sites, *fields)
+
     def switch_on(self, name: str, now: datetime) -> Detail | None:
         """The switch's detail if it is on now (a planned end in the past turns it off)."""
         if not self.switches.get(name, False):
@@ -136,6 +144,37 @@ class Snapshot:
 
 
 UNKNOWN = Snapshot(known=False)
+
+_SiteRow = tuple[str | None, dict[str, Any]]  # (the database it was read from, field values)
+
+
+def _site_row(site: Site) -> _SiteRow:
+    return site._state.db, {f.attname: getattr(site, f.attname) for f in site._meta.concrete_fields}
+
+
+def _unpickle(
+    sites: tuple[_SiteRow, ...],
+    switches: dict[str, bool],
+    ignored: tuple[tuple[int | None, str], ...],
+    windows: tuple[Window, ...],
+    details: dict[str, Detail],
+    bypass_tokens: dict[int, tuple[str, int | None]],
+    known: bool,
+) -> Snapshot:
+    from django.contrib.sites.models import Site
+
+    names = [f.attname for f in Site._meta.concrete_fields]
+    rebuilt = [Site.from_db(db, names, [row[name] for name in names]) for db, row in sites]
+    return Snapshot(
+        switches=switches,
+        sites_by_id={site.pk: site for site in rebuilt},
+        sites_by_domain={site.domain.lower(): site for site in rebuilt},
+        ignored=ignored,
+        windows=windows,
+        details=details,
+        bypass_tokens=bypass_tokens,
+        known=known,
+    )
 
 
 def load_snapshot() -> Snapshot:
@@ -150,6 +189,7 @@ def load_snapshot() -> Snapshot:
 
     from maintenance_flags.models import BypassToken, IgnoredURL, MaintenanceWindow, SwitchDetail
 
+    logger.debug("Reading the maintenance state from the database")
     now = timezone.now()
     switch_rows = switch_model().objects.filter(our_switches()).values_list("name", "active")
     switches: dict[str, bool] = _part(lambda: dict(switch_rows), {})

@@ -1,13 +1,15 @@
 """Settings for the demo site and the test suite.
 
 One environment variable picks the database: ``MF_DB`` = ``sqlite`` (default),
-``postgres`` or ``mariadb``. ``MF_WAFFLE_CACHE=redis`` puts waffle's cache on Redis.
+``postgres`` or ``mariadb``. ``MF_WAFFLE_CACHE=redis`` puts waffle's cache on Redis;
+``MF_STATE_CACHE_URL=redis://…`` turns the fleet tier on (``MAINTENANCE_STATE_CACHE``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -97,7 +99,7 @@ elif _DB == "sqlite":
 else:
     raise RuntimeError(f"MF_DB must be sqlite, postgres or mariadb, not {_DB!r}")
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if os.environ.get("MF_WAFFLE_CACHE") == "redis":
     CACHES["waffle"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -105,6 +107,15 @@ if os.environ.get("MF_WAFFLE_CACHE") == "redis":
         "KEY_PREFIX": os.environ.get("MF_REDIS_PREFIX", "mf"),
     }
     WAFFLE_CACHE_NAME = "waffle"
+if "MF_STATE_CACHE_URL" in os.environ:  # the fleet tier: the state shared through Redis
+    CACHES["state"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["MF_STATE_CACHE_URL"],
+        "KEY_PREFIX": os.environ.get("MF_STATE_CACHE_PREFIX", "mf-state"),
+        # A cache that does not answer costs a refresh at most this long per call.
+        "OPTIONS": {"socket_timeout": 0.1, "socket_connect_timeout": 0.1},
+    }
+    MAINTENANCE_STATE_CACHE = "state"
 
 USE_TZ = True
 TIME_ZONE = "UTC"

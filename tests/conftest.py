@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from django.test import Client
 from django.test.signals import template_rendered
 from django.utils import timezone, translation
 
+from maintenance_flags import store as store_module
 from maintenance_flags.schedule import recorder
 from maintenance_flags.store import store
 from tests.utils import turn
@@ -27,7 +30,7 @@ def _fresh_state(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     marked ``recorder`` (with a committed database) run the thread.
     """
     if request.node.get_closest_marker("recorder") is None:
-        monkeypatch.setattr(recorder, "submit", lambda snapshot: False)
+        monkeypatch.setattr(recorder, "submit", lambda snapshot, then=None: False)
     store.reset()
     Site.objects.clear_cache()
     translation.deactivate()  # LocaleMiddleware leaves the last request's language active
@@ -47,6 +50,18 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     now = [timezone.now()]
     monkeypatch.setattr(timezone, "now", lambda: now[0])
     return now
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Move the store's clock forward (how old its memo is), and nothing else's."""
+    now = [time.monotonic()]
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+
+    def forward(seconds: float) -> None:
+        now[0] += seconds
+
+    return forward
 
 
 @pytest.fixture

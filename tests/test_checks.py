@@ -100,6 +100,8 @@ def test_e003_waffle_missing() -> None:
         {"MAINTENANCE_CELERY_EXEMPT_QUEUES": ["emails", 3]},
         {"MAINTENANCE_CELERY_BEAT_ALLOWED": "app.tasks.ping"},
         {"MAINTENANCE_CELERY_BEAT_ALLOWED": None},
+        {"MAINTENANCE_STATE_CACHE": "no-such-cache"},
+        {"MAINTENANCE_STATE_CACHE": ["default"]},
     ],
 )
 def test_e004_bad_settings(overrides: dict[str, object]) -> None:
@@ -119,6 +121,7 @@ def test_e004_bad_settings(overrides: dict[str, object]) -> None:
     MAINTENANCE_IGNORED_URL_NAMES=["api:*", "healthz"],
     MAINTENANCE_HEALTH_CHECK_URLS=["^status$"],
     MAINTENANCE_ANNOUNCE_BEFORE=3600,
+    MAINTENANCE_STATE_CACHE="default",
 )
 def test_good_settings_pass() -> None:
     assert checks.check_settings() == []

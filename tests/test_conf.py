@@ -17,6 +17,7 @@ def test_defaults() -> None:
     assert conf.MAINTENANCE_RETRY_AFTER == 3600
     assert conf.MAINTENANCE_STATE_TTL == 2.0
     assert conf.MAINTENANCE_FAIL_MODE == "closed"
+    assert conf.MAINTENANCE_STATE_CACHE is None
 
 
 def test_override_settings_take_effect_and_are_undone() -> None:
@@ -74,6 +75,13 @@ def test_memos_follow_every_settings_change(settings: Any, staff_client: Any) ->
 def test_a_wrong_number_falls_back_to_the_default(settings: Any) -> None:
     settings.MAINTENANCE_STATE_TTL = "soon"  # reported by check E004
     assert conf.MAINTENANCE_STATE_TTL == 2.0
+
+
+def test_state_cache_alias(settings: Any) -> None:
+    settings.MAINTENANCE_STATE_CACHE = "state"
+    assert conf.MAINTENANCE_STATE_CACHE == "state"
+    settings.MAINTENANCE_STATE_CACHE = ["state"]  # reported by check E004: the tier stays off
+    assert conf.MAINTENANCE_STATE_CACHE is None
 
 
 def test_setting_descriptor_on_the_class() -> None:

@@ -370,7 +370,7 @@ def test_a_failure_is_logged_and_the_ticker_goes_on(
         if failing == "judgement":
             monkeypatch.setattr(guard, "adecide", fail_once(adecide))
         else:
-            monkeypatch.setattr(store, "without_io", fail_once(store.without_io))
+            monkeypatch.setattr(store, "current", fail_once(store.current))
         await closed_within(client, await maintenance_starts_elsewhere())
 
     async_to_sync(run)()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, cast
 
 import pytest
@@ -329,6 +330,7 @@ def test_staff_request_costs_no_query_of_ours(on: bool, staff_client: Client) ->
         assert queries == []
 
 
+@pytest.mark.django_db(transaction=True)  # the refresh is a background thread's: it sees what is committed
 def test_state_is_reread_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr("maintenance_flags.store.time.monotonic", lambda: clock[0])
@@ -340,6 +342,11 @@ def test_state_is_reread_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     clock[0] += 1.9
     assert get(client, "/") == 200
     clock[0] += 0.2
+    assert get(client, "/") == 200  # the last state, at once: a background thread reads the new one
+    for _ in range(500):  # (time.monotonic is the frozen clock: count real sleeps)
+        if get(client, "/") == 503:
+            break
+        time.sleep(0.01)
     assert get(client, "/") == 503
 
 

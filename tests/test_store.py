@@ -1,5 +1,7 @@
-"""The per-process memo: one database read per TTL, however many threads ask at once; while one
-thread reads, the others (and async code) use the last snapshot; a failed read keeps it."""
+"""The per-process memo: one database read per TTL, however many threads ask at once; past the
+TTL, every caller (async code too) is served the last snapshot while one background thread reads
+the next (stale-while-revalidate); a process's first read and the read after a local write are the
+caller's own; a failed read keeps the last snapshot."""
 
 from __future__ import annotations
 
@@ -7,15 +9,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from pytest_django import DjangoAssertNumQueries
+from waffle.models import Switch
 
 from maintenance_flags import store as store_module
-from maintenance_flags.snapshot import Snapshot
+from maintenance_flags.conf import DEFAULT_STATE_TTL as TTL
+from maintenance_flags.names import site_switch_name
+from maintenance_flags.snapshot import Snapshot, load_snapshot
+from maintenance_flags.state import state_for_site_id
 from maintenance_flags.store import StateStore, store
 from maintenance_flags.switches import set_switch
-from tests.utils import turn
+from tests.utils import settle, turn
 
 #: What the slow read below returns: site 1 in maintenance.
 NEXT = Snapshot(switches={"maintenance_mode_site_1": True})
@@ -112,14 +124,163 @@ def test_peek_does_no_io(django_assert_num_queries: DjangoAssertNumQueries) -> N
 
 
 @pytest.mark.django_db
-def test_other_threads_use_the_last_snapshot_while_one_refreshes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_threads_use_the_last_snapshot_while_one_refreshes(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None]
+) -> None:
     first = store.get()
-    store.invalidate()
+    later(TTL)
     with another_thread_refreshing(monkeypatch):
         started = time.monotonic()
         assert in_threads(1, store.get) == [first]
         assert time.monotonic() - started < 5  # did not wait for the read
+    settle()
     assert store.get() == NEXT
+
+
+@pytest.mark.django_db(transaction=True)  # the background thread sees what is committed
+def test_a_stale_read_is_served_at_once_and_one_thread_refreshes(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None]
+) -> None:
+    first = store.get()
+    Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
+    later(TTL)
+    reads: list[str] = []
+    started, release = threading.Event(), threading.Event()
+
+    def gated_load() -> Snapshot:
+        reads.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+        return load_snapshot()
+
+    monkeypatch.setattr(store_module, "load_snapshot", gated_load)
+    with CaptureQueriesContext(connection) as queries:
+        assert [store.get() for _ in range(5)] == [first] * 5  # none waits for the refresh
+        assert started.wait(10)
+        assert in_threads(3, store.get) == [first] * 3
+        assert store.without_io() == first
+    assert len(queries) == 0
+    release.set()
+    settle()
+    assert reads == ["maintenance_flags.refresh"]
+    assert state_for_site_id(store.get(), 1).active
+
+
+@pytest.mark.django_db
+def test_a_local_write_is_read_by_the_caller_at_once() -> None:
+    store.get()
+    turn(True)
+    with CaptureQueriesContext(connection) as queries:
+        assert state_for_site_id(store.get(), 1).active
+    assert len(queries) > 0  # the caller read it, not a background thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_begun_before_a_local_write_does_not_hide_it(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None]
+) -> None:
+    """A background refresh still reading when this process writes: the writer waits for it, then
+    reads again itself (the refresh may have read the database before the write)."""
+    store.get()
+    later(TTL)
+    started, release = threading.Event(), threading.Event()
+
+    def stale_load() -> Snapshot:
+        snapshot = load_snapshot()  # before the write
+        started.set()
+        release.wait(10)
+        return snapshot
+
+    monkeypatch.setattr(store_module, "load_snapshot", stale_load)
+    store.get()  # starts the refresh
+    assert started.wait(10)
+    monkeypatch.setattr(store_module, "load_snapshot", load_snapshot)
+    turn(True)
+    threading.Timer(0.2, release.set).start()
+    assert state_for_site_id(store.get(), 1).active
+    assert state_for_site_id(store.get(), 1).active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_thread_closes_its_database_connection(later: Callable[[float], None]) -> None:
+    opened: list[BaseDatabaseWrapper] = []
+
+    def created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+        if threading.current_thread().name == "maintenance_flags.refresh":
+            opened.append(connection)
+
+    store.get()
+    later(TTL)
+    connection_created.connect(created)
+    try:
+        store.get()
+        settle()
+    finally:
+        connection_created.disconnect(created)
+    assert len(opened) == 1
+    deadline = time.monotonic() + 10
+    while opened[0].connection is not None:  # closed as the thread ends
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.mark.django_db
+def test_with_no_thread_to_refresh_in_the_caller_refreshes(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None]
+) -> None:
+    store.get()
+    later(TTL)
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
+    assert not state_for_site_id(store.get(), 1).active  # the last one, as ever past the TTL
+    assert store.fresh() is not None  # but read here, since no thread could
+    assert state_for_site_id(store.get(), 1).active
+
+
+@override_settings(MAINTENANCE_STATE_TTL=0)
+@pytest.mark.django_db
+def test_a_ttl_of_zero_reads_in_the_caller_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = store.get()
+    with CaptureQueriesContext(connection) as queries:
+        store.get()
+    assert len(queries) > 0
+    with another_thread_refreshing(monkeypatch):
+        assert in_threads(1, store.get) == [first]  # one is reading: the others use the last one
+
+
+@pytest.mark.django_db
+def test_a_failed_background_refresh_keeps_the_last_snapshot(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = store.get()
+    later(TTL)
+
+    def broken() -> Snapshot:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(store_module, "load_snapshot", broken)
+    assert store.get() == first
+    settle()  # tried, and not again before a TTL has passed
+    assert store.get() == first
+    assert "using the last known state" in caplog.text
+
+
+@pytest.mark.django_db
+def test_loops_that_look_every_tick_read_in_the_caller_past_the_ttl(later: Callable[[float], None]) -> None:
+    """Celery's guard and the websocket ticker see a change at their first look past the TTL."""
+    first = store.get()
+    Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
+    with CaptureQueriesContext(connection) as queries:
+        assert store.current() == first
+    assert len(queries) == 0
+    later(TTL)
+    with CaptureQueriesContext(connection) as queries:
+        assert state_for_site_id(store.current(), 1).active
+    assert len(queries) > 0
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from waffle.models import Switch
 
 import maintenance_flags
 from maintenance_flags.names import ALL_SITES_SWITCH, site_switch_name
+from maintenance_flags.store import StateStore, store
 from maintenance_flags.switches import set_switch
 
 APP_TEMPLATES = str(Path(maintenance_flags.__file__).resolve().parent / "templates")
@@ -63,3 +65,11 @@ def switch_detail(name: str) -> tuple[str, int | None]:
 
     row = SwitchDetail.objects.get(switch_name=name)
     return row.redirect_url, row.refresh
+
+
+def settle(memo: StateStore = store) -> None:
+    """Wait until the background refresh that a stale read started has installed its snapshot."""
+    deadline = time.monotonic() + 10
+    while memo.fresh() is None:
+        assert time.monotonic() < deadline, "no background refresh"
+        time.sleep(0.01)

@@ -15,7 +15,8 @@ Again Later) before it is accepted; the wrapped application never sees it. Other
 lifespan) pass straight through.
 
 **Open sockets.** One ticker per event loop (no timer per connection) looks at the state every
-:data:`TICK` seconds, as the middleware takes it, and only when the snapshot changed judges the
+:data:`TICK` seconds (reading it, in a thread, once it is older than the TTL, where the
+middleware would serve the last one), and only when the snapshot changed judges the
 open connections again: one that would now be refused is closed with 1013, and the application
 receives ``websocket.disconnect`` (code 1013), so a Channels consumer runs ``disconnect()`` and
 stops (its messages pass through a queue, fed by one small task, so the guard can add that
@@ -63,6 +64,12 @@ TICKER_NAME = "maintenance_flags.contrib.channels ticker"
 async def current_snapshot() -> Snapshot:
     """The snapshot as the async middleware takes it: the memo, or a read in a thread."""
     return store.without_io() or await sync_to_async(store.get)()
+
+
+async def snapshot_to_judge() -> Snapshot:
+    """The snapshot the ticker judges open sockets by: past the TTL it reads it (in a thread)
+    rather than judging by the last one until its next look."""
+    return store.fresh() or await sync_to_async(store.current)()
 
 
 def request_for(scope: Scope) -> HttpRequest:
@@ -139,7 +146,7 @@ class Ticker:
 
     async def tick(self) -> None:
         """Judge every connection again if the snapshot changed; close those now refused."""
-        snapshot = await current_snapshot()
+        snapshot = await snapshot_to_judge()
         if snapshot is self.judged:
             return
         self.judged = snapshot
