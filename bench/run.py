@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import fleet
 import overhead
 import propagation
 import switching
 import throughput
 from harness import BENCH, PEERS, Resources, log, machine, python_for
 
-SECTIONS = {"overhead": overhead, "propagation": propagation, "throughput": throughput, "stress": switching}
+SECTIONS = {"overhead": overhead, "propagation": propagation, "throughput": throughput, "stress": switching,
+            "fleet": fleet}  # fmt: skip
 
 
 def main() -> int:
