@@ -133,9 +133,9 @@ def render(data: dict[str, Any]) -> list[str]:
         *table(HEAD, "rrrrrrr", lines),
         "",
         f"Wall µs in one site process (WSGI handler, no sockets), `MAINTENANCE_STATE_TTL` = {data['cost_ttl']:g} s "
-        "so that samples come quickly. A request that finds the state older than the TTL only starts a thread "
-        "that refreshes it; before 1.1 it made the refresh itself (six queries, or with the tier a GET), as a "
-        "process's first read and the read after a local write still do.",
+        "so that samples come quickly. A request that finds the state older than the TTL only wakes the "
+        "process's background refresher; before 1.1 it made the refresh itself (six queries, or with the tier "
+        "a GET), as a process's first read and the read after a local write still do.",
         "",
         *table(["", "", "samples", "median µs", "p99 µs"], "llrrr", cost_lines),
     ]
