@@ -120,11 +120,13 @@ class StateStore:
             thread = threading.Thread(target=self._refresh_loop, name="maintenance_flags.refresh", daemon=True)
             try:
                 thread.start()
-            except RuntimeError:  # no thread can be started (the interpreter is exiting): refresh here
-                self._wake.clear()
-                self._refresh_if_old()
+            except RuntimeError:  # no thread can be started (the interpreter is exiting)
+                pass
+            else:
+                self._refresher = thread
                 return
-            self._refresher = thread
+        self._wake.clear()
+        self._refresh_if_old()  # here, then
 
     def _refresh_loop(self) -> None:
         """The background refresher: one per process, idle until asked; it closes its database
