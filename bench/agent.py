@@ -2,8 +2,9 @@
 line on stdin, one JSON answer each on stdout. At start it migrates, adds a staff user, turns maintenance
 off and answers its Django version and, for maintenance_flags, which 503 page it serves. Ops: ``time`` (CPU
 µs per request through ``WSGIHandler``/``ASGIHandler`` called with a prepared environ/scope), ``queries``,
-``middleware`` (ours alone), ``in_stack`` (paired batches), ``commands`` (management commands on a timer,
-answering ``time.monotonic()`` when each started and returned: one clock for every process)."""
+``middleware`` (ours alone), ``in_stack`` (paired batches), ``refresh`` (wall µs of requests that start a
+refresh, and of a refresh made by the caller), ``commands`` (management commands on a timer, answering
+``time.monotonic()`` when each started and returned: one clock for every process)."""
 
 from __future__ import annotations
 
@@ -233,6 +234,42 @@ class SiteProcess:
             self.wsgi = saved
         return diffs
 
+    def refresh_cost(self, n: int) -> dict[str, list[float]]:
+        """Wall µs of a WSGI request past the TTL (it starts the background refresh), of one with a fresh
+        memo, and of a request that makes the refresh itself (``store.current()`` past the TTL, then the
+        request: what such a request paid in 1.0, and what a process's first read pays). Each sample waits
+        for the previous refresh."""
+        from maintenance_flags.conf import conf
+        from maintenance_flags.store import store
+
+        ttl = conf.MAINTENANCE_STATE_TTL
+
+        def one_request() -> float:
+            start = time.perf_counter()
+            response = self.wsgi({**ENVIRON, "wsgi.input": io.BytesIO(b"")}, lambda status, headers, exc=None: None)
+            b"".join(response)
+            response.close()
+            return (time.perf_counter() - start) * 1e6
+
+        def refreshed() -> None:
+            deadline = time.monotonic() + 5
+            while store.fresh() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+        self.wsgi_batch("anon", 20)
+        samples: dict[str, list[float]] = {"fresh": [], "triggering": [], "in_caller": []}
+        for _ in range(n):
+            refreshed()
+            samples["fresh"].append(one_request())
+            time.sleep(ttl * 1.1)  # the memo is now older than the TTL
+            samples["triggering"].append(one_request())
+            refreshed()
+            time.sleep(ttl * 1.1)
+            start = time.perf_counter()
+            store.current()  # the refresh, in the caller: then the request finds the state fresh
+            samples["in_caller"].append((time.perf_counter() - start) * 1e6 + one_request())
+        return samples
+
     def handle(self, cmd: dict[str, Any]) -> dict[str, Any]:
         op, n = cmd["op"], int(cmd["n"]) if "n" in cmd else 0
         if op == "commands":  # alternate them, count times, every interval s
@@ -247,6 +284,8 @@ class SiteProcess:
             return {"us": self.middleware_alone(n)}
         if op == "in_stack":
             return self.in_stack(n, int(cmd["pairs"]))
+        if op == "refresh":
+            return self.refresh_cost(n)
         server, user = cmd["server"], cmd["user"]
         self.batch(server, user, int(cmd.get("warmup", 50)))  # state refresh, caches, connections
         if op == "time":

@@ -2,8 +2,9 @@
 by the harness): ``BENCH_KIND`` baseline | mf | waffle | mm | mm2; ``BENCH_DB`` a SQLite file or
 ``postgres:<name>``; ``BENCH_WAFFLE_CACHE`` locmem | redis (keys under ``BENCH_REDIS_PREFIX``); ``BENCH_SITE_ID``;
 ``BENCH_MM_STATE_FILE``; ``BENCH_503_PRERENDER=1``; ``BENCH_PROJECT_TEMPLATES=0`` takes ``templates/503.html``
-(which every kind renders) off the path, so maintenance_flags serves its built-in page. Importable under the
-peers' venvs: nothing here imports maintenance_flags or waffle."""
+(which every kind renders) off the path, so maintenance_flags serves its built-in page; ``BENCH_STATE_CACHE=1``
+(the fleet tier on Redis), ``BENCH_STATE_TTL``, ``BENCH_LOG_READS=1`` (a log line per database read of the
+state). Importable under the peers' venvs: nothing here imports maintenance_flags or waffle."""
 
 from __future__ import annotations
 
@@ -66,6 +67,17 @@ if env("BENCH_WAFFLE_CACHE", "locmem") == "redis":
     CACHES["waffle"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0",
                         "KEY_PREFIX": env("BENCH_REDIS_PREFIX", "mfbench")}  # fmt: skip
     WAFFLE_CACHE_NAME = "waffle"
+if env("BENCH_STATE_CACHE") == "1":  # the fleet tier: the state shared through Redis
+    CACHES["state"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0",
+                       "KEY_PREFIX": env("BENCH_REDIS_PREFIX", "mfbench") + "-state",
+                       "OPTIONS": {"socket_connect_timeout": 0.1, "socket_timeout": 0.1}}  # fmt: skip
+    MAINTENANCE_STATE_CACHE = "state"
+if env("BENCH_STATE_TTL"):
+    MAINTENANCE_STATE_TTL = float(env("BENCH_STATE_TTL", "2"))
+if env("BENCH_LOG_READS") == "1":  # one line per read of the state from the database
+    LOGGING = {"version": 1, "disable_existing_loggers": False,
+               "handlers": {"console": {"class": "logging.StreamHandler"}},
+               "loggers": {"maintenance_flags": {"handlers": ["console"], "level": "DEBUG"}}}  # fmt: skip
 USE_TZ, TIME_ZONE, LANGUAGE_CODE, USE_I18N = True, "UTC", "en", True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import background
+import fleet
 import overhead
 import propagation
 import switching
@@ -28,6 +29,7 @@ SECTIONS = {
     "throughput": throughput,
     "stress": switching,
     "celery": background,
+    "fleet": fleet,
 }
 
 

@@ -185,9 +185,8 @@ class SharedCopy:
         return result
 
     def _cache(self, alias: str) -> BaseCache:
-        """This process's client for ``alias``: one for every thread, made again when settings change.
-
-        ``caches[alias]`` would be a new client (a new connection) in each background thread."""
+        """This process's client for ``alias``, shared by its threads (``caches[alias]`` is one per
+        thread, each with its connections), made again when settings change or in a forked child."""
         key = (conf.generation, alias, os.getpid())
         if self._client is None or self._client[0] != key:
             self._client = (key, caches.create_connection(alias))

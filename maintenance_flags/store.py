@@ -1,10 +1,11 @@
 """The process-wide memo of the last snapshot, refreshed at most once per ``MAINTENANCE_STATE_TTL``.
 
 A request at steady state costs no query. When the memo is older than the TTL, the request is
-served the last snapshot at once and one background thread refreshes it (stale-while-revalidate):
-no visitor waits for a refresh, and a snapshot is used at most a TTL plus one refresh after it
-was read. Only two reads are the caller's own: a process's first, and the one after a local
-write (:meth:`StateStore.invalidate`), so that the process that made a change sees it at once.
+served the last snapshot at once and wakes the process's background refresher (one thread, idle
+until asked), which reads the next (stale-while-revalidate): no visitor waits for a refresh, and a
+snapshot is used at most a TTL plus one refresh after it was read. Only two reads are the
+caller's own: a process's first, and the one after a local write (:meth:`StateStore.invalidate`),
+so that the process that made a change sees it at once.
 
 A refresh reads the database or, with ``MAINTENANCE_STATE_CACHE``, the fleet's shared copy
 (:mod:`maintenance_flags.fleet`); a change committed here replaces that copy
@@ -41,7 +42,9 @@ class StateStore:
         self._fetched_at = NEVER  # NEVER: nothing read yet, or a local write since
         self._writes = 0  # local writes so far: a read begun before the last one is not fresh
         self._written = False  # a local write since the last read: the next read is from the database
-        self._revalidating = threading.Lock()  # held while a background refresh runs
+        self._wake = threading.Event()  # set: the background refresher is asked for a refresh
+        self._refresher: threading.Thread | None = None
+        self._starting = threading.Lock()  # one refresher at a time is started
         self._shared = SharedCopy()
         self._published = threading.local()  # per database alias: how many publishes this thread began
 
@@ -58,9 +61,8 @@ class StateStore:
         fresh = self.fresh()
         if fresh is not None:
             return fresh
-        writes = self._writes  # before the check: a local write after it makes the refresh not fresh
         if self._revalidates():
-            self._revalidate(writes)
+            self._revalidate()
             return self._snapshot
         return self._snapshot if self._lock.locked() else None
 
@@ -74,13 +76,12 @@ class StateStore:
         if snapshot is not None:
             return snapshot
         last = self._snapshot
-        writes = self._writes  # before the checks: a local write after them makes the read not fresh
         if last is not None and self._revalidates():
-            self._revalidate(writes)
+            self._revalidate()
             return last
         # A first read, or the first after a local write, waits for a read in progress (which may
         # have begun before the write) and then makes its own; with a TTL of 0, the last one is used.
-        return self._read(writes, wait=self._snapshot is None or self._written)
+        return self._read(self._writes, wait=self._snapshot is None or self._written)
 
     def current(self) -> Snapshot:
         """A snapshot younger than the TTL, read by the caller if need be (waiting for a read in
@@ -109,29 +110,43 @@ class StateStore:
         """The memo is only old (not empty, no local write since, a TTL): a background thread refreshes it."""
         return self._snapshot is not None and self._fetched_at != NEVER and conf.MAINTENANCE_STATE_TTL > 0
 
-    def _revalidate(self, writes: int) -> None:
-        """Start the background refresh, unless one runs (no I/O here). ``writes``: the local writes
-        counted when the memo was found old; after another one, what the refresh reads is not fresh."""
-        if not self._revalidating.acquire(blocking=False):
-            return
-        thread = threading.Thread(
-            target=self._revalidate_in_thread, args=(writes,), name="maintenance_flags.refresh", daemon=True
-        )
-        try:
-            thread.start()
-        except RuntimeError:  # no thread can be started (the interpreter is exiting): refresh here
-            self._revalidating.release()
-            self._revalidate_now(writes)
+    def _revalidate(self) -> None:
+        """Ask the background refresher for a refresh: no I/O, and no wait for a thread to start but the
+        first time (and the first time in a forked child)."""
+        self._wake.set()
+        with self._starting:
+            if self._refresher is not None and self._refresher.is_alive():
+                return
+            thread = threading.Thread(target=self._refresh_loop, name="maintenance_flags.refresh", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread can be started (the interpreter is exiting)
+                pass
+            else:
+                self._refresher = thread
+                return
+        self._wake.clear()
+        self._refresh_if_old()  # here, then
 
-    def _revalidate_in_thread(self, writes: int) -> None:
-        try:
-            self._revalidate_now(writes)
-        finally:
-            connections.close_all()  # this thread's connections only
-            self._revalidating.release()
+    def _refresh_loop(self) -> None:
+        """The background refresher: one per process, idle until asked; it closes its database
+        connections after each refresh."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self._refresh_if_old()
+            except Exception:  # never let the refresher die
+                logger.warning("The background refresh of the maintenance state failed", exc_info=True)
+            finally:
+                connections.close_all()  # this thread's connections only
 
-    def _revalidate_now(self, writes: int) -> None:
+    def _refresh_if_old(self) -> None:
+        """Refresh the memo, unless it was refreshed meanwhile or a local write came (its read is the caller's)."""
+        writes = self._writes  # before the checks: a local write after them makes the read not fresh
         with self._lock:
+            if self.fresh() is not None or not self._revalidates():
+                return
             snapshot, read = self._refresh(writes, shared=True)
         if read:
             self._recorded(snapshot)

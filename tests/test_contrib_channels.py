@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import channels.db
@@ -20,16 +21,18 @@ from channels.testing import ApplicationCommunicator, HttpCommunicator, Websocke
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
+from django.utils import timezone
 from waffle.models import Switch
 
 from maintenance_flags import bypass
 from maintenance_flags.contrib import channels as guard
 from maintenance_flags.contrib.channels import TICKER_NAME, MaintenanceGuard, Message, Receive, Scope, Send
 from maintenance_flags.decisions import adecide
-from maintenance_flags.models import IgnoredURL
+from maintenance_flags.models import IgnoredURL, MaintenanceWindow
 from maintenance_flags.names import readonly_switch_name, site_switch_name
 from maintenance_flags.store import store
 from maintenance_flags.switches import set_switch
+from tests.fleet_support import ALIAS, redis_cache, redis_keys
 from tests.utils import turn
 
 pytestmark = pytest.mark.django_db
@@ -331,6 +334,28 @@ def test_one_ticker_for_many_sockets() -> None:
 
     async_to_sync(run)()
     assert seen.count("disconnect 1013") == 200
+
+
+def test_a_window_opening_closes_open_sockets_while_the_shared_state_is_unchanged(settings: Any) -> None:
+    """With the fleet tier an unchanged state keeps its snapshot object; the ticker judges open
+    sockets again once per TTL all the same, since the clock alone opens a window."""
+    turn(False)
+    settings.MAINTENANCE_STATE_TTL = TTL  # the fixture only: mixed with override_settings, it leaks
+    with redis_keys() as keys:
+        settings.CACHES = {**settings.CACHES, ALIAS: redis_cache(keys.prefix)}
+        settings.MAINTENANCE_STATE_CACHE = ALIAS
+        MaintenanceWindow.objects.create(site_id=1, starts_at=timezone.now() + timedelta(seconds=1.5))
+
+        async def run() -> float:
+            client = socket()
+            assert (await client.connect())[0]
+            started = time.monotonic()
+            assert await client.receive_output(timeout=5) == {"type": "websocket.close", "code": 1013}
+            await client.wait()
+            return time.monotonic() - started
+
+        assert async_to_sync(run)() <= 1.5 + TTL + 1
+    assert seen == ["connect", "disconnect 1013"]
 
 
 # --- errors ------------------------------------------------------------------------------------

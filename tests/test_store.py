@@ -23,6 +23,7 @@ from waffle.models import Switch
 from maintenance_flags import store as store_module
 from maintenance_flags.conf import DEFAULT_STATE_TTL as TTL
 from maintenance_flags.names import site_switch_name
+from maintenance_flags.schedule import recorder
 from maintenance_flags.snapshot import Snapshot, load_snapshot
 from maintenance_flags.state import state_for_site_id
 from maintenance_flags.store import StateStore, store
@@ -228,7 +229,8 @@ def test_the_background_thread_closes_its_database_connection(later: Callable[[f
 def test_with_no_thread_to_refresh_in_the_caller_refreshes(
     monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None]
 ) -> None:
-    store.get()
+    memo = StateStore()  # its background refresher is not started yet
+    memo.get()
     later(TTL)
 
     def no_thread(self: threading.Thread) -> None:
@@ -236,9 +238,36 @@ def test_with_no_thread_to_refresh_in_the_caller_refreshes(
 
     monkeypatch.setattr(threading.Thread, "start", no_thread)
     Switch.objects.filter(name=site_switch_name(1)).update(active=True)  # another process's change
-    assert not state_for_site_id(store.get(), 1).active  # the last one, as ever past the TTL
-    assert store.fresh() is not None  # but read here, since no thread could
-    assert state_for_site_id(store.get(), 1).active
+    assert not state_for_site_id(memo.get(), 1).active  # the last one, as ever past the TTL
+    assert memo.fresh() is not None  # but read here, since no thread could
+    assert state_for_site_id(memo.get(), 1).active
+
+
+@pytest.mark.django_db
+def test_a_failure_in_the_background_refresher_is_logged_and_it_goes_on(
+    monkeypatch: pytest.MonkeyPatch, later: Callable[[float], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    first = store.get()
+    later(TTL)
+    failures: list[None] = []
+
+    def submit(snapshot: Snapshot, then: Any = None) -> bool:
+        if not failures:
+            failures.append(None)
+            raise RuntimeError("boom")
+        return False
+
+    monkeypatch.setattr(recorder, "submit", submit)
+    assert store.get() == first
+    settle()  # read and kept, then the failure
+    deadline = time.monotonic() + 10
+    while "The background refresh of the maintenance state failed" not in caplog.text:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    later(TTL)
+    store.get()
+    settle()  # the refresher still answers
+    assert failures == [None]
 
 
 @override_settings(MAINTENANCE_STATE_TTL=0)

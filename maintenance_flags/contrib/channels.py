@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 
+from maintenance_flags.conf import conf
 from maintenance_flags.decisions import adecide
 from maintenance_flags.snapshot import Snapshot
 from maintenance_flags.state import overrides
@@ -125,11 +127,14 @@ class Connection:
 
 class Ticker:
     """The connections open on one event loop, and the one task that judges them again whenever
-    the snapshot changes; it ends when the last connection closes."""
+    the snapshot changes, and at least once per TTL (the clock alone opens a window or ends a bypass
+    token, and with the fleet tier an unchanged state keeps its snapshot); it ends when the last
+    connection closes."""
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
         self.judged: Snapshot | None = None  # the snapshot the connections were last judged by
+        self.judged_at = 0.0  # and when (time.monotonic())
         self.task = asyncio.create_task(self._run(), name=TICKER_NAME)
 
     async def _run(self) -> None:
@@ -147,9 +152,10 @@ class Ticker:
     async def tick(self) -> None:
         """Judge every connection again if the snapshot changed; close those now refused."""
         snapshot = await snapshot_to_judge()
-        if snapshot is self.judged:
+        now = time.monotonic()
+        if snapshot is self.judged and now - self.judged_at < conf.MAINTENANCE_STATE_TTL:
             return
-        self.judged = snapshot
+        self.judged, self.judged_at = snapshot, now
         if snapshot.quiet and not overrides:
             return  # nothing is on anywhere: every connection stays
         failed: list[Exception] = []
